@@ -1,0 +1,45 @@
+# The two commands a newcomer runs: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+COLLECTIONS := $(CURDIR)/build/collections
+LINK := $(COLLECTIONS)/ansible_collections/lockpool/git
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export PYTHONPATH := $(COLLECTIONS)
+export LOCKPOOL_PYTHON := $(CURDIR)/$(PY)
+
+.PHONY: demo test unit integration venv link system-packages clean
+
+demo: venv link
+	$(PY) demo/run.py
+
+test: venv link system-packages
+	$(VENV)/bin/pytest tests
+
+unit: venv link
+	$(VENV)/bin/pytest tests/unit
+
+integration: venv link system-packages
+	$(VENV)/bin/pytest tests/integration
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The collection must sit at ansible_collections/lockpool/git to be imported; a link keeps it live.
+link: $(LINK)
+
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../../.. $(LINK)
+
+system-packages:
+	tests/setup/install-system-packages
+
+clean:
+	rm -rf build $(VENV) tests/output

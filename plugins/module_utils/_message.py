@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Commit messages: the Concourse subjects we write, and every form we can read.
+
+We write the subject exactly as the Concourse pool-resource does (``claiming: X``)
+and put who did it into git trailers in the body, so Concourse pipelines and
+playbooks can share one repository. We read our own trailers and every subject
+form the Concourse resource and its forks have written (see docs/concourse.md).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+from collections import namedtuple
+
+# operation -> the Concourse subject verb
+SUBJECT_VERBS = {
+    'claim': 'claiming',
+    'release': 'unclaiming',
+    'add': 'adding unclaimed',
+    'add_claimed': 'adding claimed',
+    'remove': 'removing',
+    'update': 'updating',
+}
+_OPERATIONS = dict((verb, operation) for operation, verb in SUBJECT_VERBS.items())
+
+TRAILER_HOLDER = 'Lock-Holder'
+TRAILER_TEAM = 'Lock-Team'
+TRAILER_POOL = 'Lock-Pool'
+
+_SUBJECT = re.compile(
+    r'^(?:(?P<prefix>.*?) )?(?P<verb>unclaiming|claiming|adding unclaimed|adding claimed|removing|updating): (?P<lock>.+?)'
+    r'(?: Build URL:(?: (?P<url>\S+))?)?\s*$'
+)
+_BUILD_URL = re.compile(r'^Build URL:(?: *(?P<url>\S+))?\s*$')
+_TRAILER = re.compile(r'^(?P<key>[A-Za-z][A-Za-z0-9-]*): ?(?P<value>.*)$')
+_POOL_BOY = re.compile(r'^Freshening up the pool with \d+ changes?')
+
+CommitEvent = namedtuple('CommitEvent', 'operation lock holder team build_url')
+
+
+def format_message(operation, lock, holder, team=None, pool=None, trailers=None):
+    """The commit message for one operation on one lock."""
+    lines = ['%s: %s' % (SUBJECT_VERBS[operation], lock), '']
+    lines.append('%s: %s' % (TRAILER_HOLDER, holder))
+    if team:
+        lines.append('%s: %s' % (TRAILER_TEAM, team))
+    if pool:
+        lines.append('%s: %s' % (TRAILER_POOL, pool))
+    for key, value in (trailers or []):
+        lines.append('%s: %s' % (key, value))
+    return '\n'.join(lines) + '\n'
+
+
+def _trailers(message):
+    found = {}
+    for line in message.splitlines()[1:]:
+        match = _TRAILER.match(line.strip())
+        if match:
+            found.setdefault(match.group('key').lower(), match.group('value').strip())
+    return found
+
+
+def _concourse_holder(prefix):
+    """(holder, team) from a Concourse subject prefix such as ``team/pipeline/job build 42``."""
+    if not prefix:
+        return None, None
+    who = prefix.split(' ', 1)[0]
+    parts = who.split('/')
+    team = parts[0] if len(parts) >= 3 else None
+    return prefix, team
+
+
+def parse_message(message, author=None):
+    """Read a commit message written by us, by any Concourse version, or by Pool Boy.
+
+    Returns a CommitEvent, or None when the message is not about a lock.
+    """
+    lines = message.splitlines() or ['']
+    subject = lines[0].strip()
+    if _POOL_BOY.match(subject):
+        return CommitEvent('reap', None, author or 'Pool Boy', None, None)
+    # Concourse >= 1.8 writes "Build URL: ..." on the line right after the subject.
+    build_url = None
+    if len(lines) > 1:
+        url_line = _BUILD_URL.match(lines[1].strip())
+        if url_line:
+            build_url = url_line.group('url')
+    match = _SUBJECT.match(subject)
+    if not match:
+        return None
+    build_url = build_url or match.group('url')
+    trailers = _trailers(message)
+    holder = trailers.get(TRAILER_HOLDER.lower())
+    team = trailers.get(TRAILER_TEAM.lower())
+    if holder is None:
+        holder, prefix_team = _concourse_holder(match.group('prefix'))
+        holder = holder or build_url
+        team = team or prefix_team
+    return CommitEvent(_OPERATIONS[match.group('verb')], match.group('lock'), holder, team, build_url)

@@ -1,0 +1,30 @@
+"""Fixtures for tests against real lock repositories and real servers."""
+
+import pytest
+
+from support.repos import make_lock_repo
+from support.servers import GitDaemon
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    return str(tmp_path / 'cache')
+
+
+@pytest.fixture
+def aws_repo(tmp_path):
+    """A bare lock repository with pool ``aws``: env-1 and env-2 unclaimed."""
+    return make_lock_repo(tmp_path / 'locks.git', {'aws': {'env-1': 'region: eu-west-1\n', 'env-2': '{"region": "us-east-1"}\n'}})
+
+
+@pytest.fixture
+def lock_args(aws_repo, cache_dir):
+    """The connection options every module call against ``aws_repo`` needs."""
+    return {'repo': aws_repo, 'cache_dir': cache_dir, 'pool': 'aws'}
+
+
+@pytest.fixture(scope='session')
+def git_daemon(tmp_path_factory):
+    daemon = GitDaemon(tmp_path_factory.mktemp('daemon')).start()
+    yield daemon
+    daemon.stop()

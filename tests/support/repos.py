@@ -1,0 +1,93 @@
+"""Lock repositories made and read with the git command line, independently of the engine."""
+
+import os
+import subprocess
+
+GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME='tests', GIT_AUTHOR_EMAIL='tests@localhost',
+               GIT_COMMITTER_NAME='tests', GIT_COMMITTER_EMAIL='tests@localhost',
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM='1')
+
+
+def git(*args, cwd=None, check=True):
+    result = subprocess.run(['git', *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError('git %s failed: %s' % (' '.join(args), result.stderr))
+    return result.stdout
+
+
+def make_lock_repo(path, pools, claimed=None, branch='main'):
+    """Create a bare repository at ``path`` with the Concourse layout.
+
+    ``pools`` maps pool -> {lock: metadata}; ``claimed`` maps pool -> [locks in claimed/].
+    Returns ``path``.
+    """
+    claimed = claimed or {}
+    work = str(path) + '.work'
+    git('init', '-q', '--bare', '-b', branch, str(path))
+    git('init', '-q', '-b', branch, work)
+    for pool, locks in pools.items():
+        for state in ('claimed', 'unclaimed'):
+            os.makedirs(os.path.join(work, pool, state), exist_ok=True)
+            open(os.path.join(work, pool, state, '.gitkeep'), 'w').close()
+        for lock, metadata in locks.items():
+            state = 'claimed' if lock in claimed.get(pool, ()) else 'unclaimed'
+            with open(os.path.join(work, pool, state, lock), 'wb') as handle:
+                handle.write(metadata.encode() if isinstance(metadata, str) else metadata)
+    git('add', '-A', cwd=work)
+    git('commit', '-q', '-m', 'initial pools', cwd=work)
+    git('push', '-q', str(path), 'HEAD:refs/heads/' + branch, cwd=work)
+    return str(path)
+
+
+def commit_to(bare, message, changes, branch='main', author=None):
+    """Make one commit on ``bare`` as another tool would: ``changes`` is [(op, path[, data or target])]."""
+    work = str(bare) + '.other'
+    if not os.path.isdir(work):
+        git('clone', '-q', '-b', branch, str(bare), work)
+    git('fetch', '-q', 'origin', cwd=work)
+    git('reset', '-q', '--hard', 'origin/' + branch, cwd=work)
+    for change in changes:
+        op, path = change[0], change[1]
+        if op == 'mv':
+            git('mv', path, change[2], cwd=work)
+        elif op == 'write':
+            with open(os.path.join(work, path), 'wb') as handle:
+                handle.write(change[2].encode() if isinstance(change[2], str) else change[2])
+            git('add', path, cwd=work)
+        elif op == 'rm':
+            git('rm', '-q', path, cwd=work)
+        elif op == 'chmod+x':
+            git('update-index', '--chmod=+x', path, cwd=work)
+    args = ['commit', '-q', '-m', message]
+    if author:
+        args += ['--author', author]
+    git(*args, cwd=work)
+    git('push', '-q', 'origin', 'HEAD:' + branch, cwd=work)
+    return git('rev-parse', 'HEAD', cwd=work).strip()
+
+
+def head(bare, branch='main'):
+    return git('rev-parse', 'refs/heads/' + branch, cwd=str(bare)).strip()
+
+
+def pool_state(bare, pool, branch='main'):
+    """{'claimed': [...], 'unclaimed': [...]} as the branch has it now (dot-files left out)."""
+    state = {'claimed': [], 'unclaimed': []}
+    listing = git('ls-tree', '-r', '--name-only', 'refs/heads/' + branch, '--', pool + '/', cwd=str(bare))
+    for path in listing.splitlines():
+        parts = path.split('/')
+        if len(parts) == 3 and parts[1] in state and not parts[2].startswith('.'):
+            state[parts[1]].append(parts[2])
+    return {key: sorted(value) for key, value in state.items()}
+
+
+def read_lock(bare, path, branch='main'):
+    return git('show', 'refs/heads/%s:%s' % (branch, path), cwd=str(bare))
+
+
+def last_message(bare, branch='main'):
+    return git('log', '-1', '--format=%B', 'refs/heads/' + branch, cwd=str(bare))
+
+
+def commit_count(bare, branch='main'):
+    return int(git('rev-list', '--count', 'refs/heads/' + branch, cwd=str(bare)).strip())
