@@ -56,9 +56,19 @@ _RACE_REASONS = ('non-fast-forward', 'fetch first', 'cannot lock ref', 'failed t
 CommitInfo = namedtuple('CommitInfo', 'sha time author message')
 
 
+_GENERIC_ADVICE = ('fatal: Could not read from remote repository.', 'Please make sure you have the correct access rights',
+                   'and the repository exists.')
+
+
 def _last_lines(text, count=3):
+    """What git said went wrong: from its first ``fatal:``/``error:`` line on, without its generic advice."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return ' '.join(lines[-count:])
+    for index, line in enumerate(lines):
+        if line.startswith(('fatal:', 'error:')):
+            lines = lines[index:]
+            break
+    specific = [line for line in lines if not line.startswith(_GENERIC_ADVICE)]
+    return ' '.join((specific or lines)[:count])
 
 
 class RepoCache(object):
