@@ -262,9 +262,10 @@ class RepoCache(object):
                 reason = line.split('\t')[-1]
                 if any(race in reason for race in _RACE_REASONS):
                     return False
+                said = ' '.join(line.strip() for line in err.splitlines() if line.startswith('remote:'))
                 raise PushRejectedError(self.remote.scrub(
                     'the lock repository %s refused the push to %s: %s %s'
-                    % (self.remote.display_url, self.remote.branch, reason, _last_lines(err))).strip())
+                    % (self.remote.display_url, self.remote.branch, reason, said)).strip())
         raise self._network_error('push to', err)
 
     # -- noticing change ------------------------------------------------------------

@@ -321,3 +321,20 @@ def test_cache_is_reused_between_runs(aws_repo, lock_args, cache_dir):
     pool_lock(lock_args, name='env-1', holder='a', state='released')
     assert sorted(os.listdir(cache_dir)) == sorted(caches)
     assert len([name for name in caches if name.endswith('.git')]) == 1
+
+
+def test_a_push_refused_by_a_server_hook_fails_clearly_without_retrying(aws_repo, lock_args):
+    import os
+    import time
+    hook = os.path.join(aws_repo, 'hooks', 'pre-receive')
+    with open(hook, 'w') as handle:
+        handle.write('#!/bin/sh\necho "branch is protected" >&2\nexit 1\n')
+    os.chmod(hook, 0o755)
+    before = head(aws_repo)
+    started = time.monotonic()
+    result = pool_lock(lock_args, name='env-1', holder='alice')
+    assert result['failed']
+    assert result['msg'] == ('the lock repository %s refused the push to main: [remote rejected] (pre-receive hook declined) '
+                             'remote: branch is protected' % aws_repo)
+    assert time.monotonic() - started < 10
+    assert head(aws_repo) == before
