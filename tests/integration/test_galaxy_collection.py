@@ -26,13 +26,13 @@ def run(command, cwd, env=None, timeout=300):
 def installed(tmp_path_factory):
     """(collections path, clean environment) with the built tarball installed there."""
     base = tmp_path_factory.mktemp('galaxy')
-    run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', str(base / 'dist')], ROOT)
-    tarball, = glob.glob(str(base / 'dist' / 'lockpool-git-*.tar.gz'))
     collections = base / 'collections'
-    run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', tarball, '-p', str(collections)], base)
     env = {key: value for key, value in os.environ.items() if key != 'PYTHONPATH' and not key.startswith('ANSIBLE_')}
     env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='0',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='0', PATH=BIN + os.pathsep + os.environ.get('PATH', ''))
+    run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', '--output-path', str(base / 'dist')], ROOT, env)
+    tarball, = glob.glob(str(base / 'dist' / 'lockpool-git-*.tar.gz'))
+    run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', tarball, '-p', str(collections)], base, env)
     return collections, env
 
 
