@@ -1,0 +1,58 @@
+"""The role's files agree: every variable it reads is documented, and documented defaults are the applied ones."""
+
+import os
+import re
+
+import pytest
+import yaml
+
+from support.modules import ROOT
+
+ROLE = os.path.join(ROOT, 'roles', 'with_lock')
+ROLE_VARIABLE = re.compile(r'\b(pool_lock_[a-z_]+)')
+
+
+def load(*path):
+    with open(os.path.join(ROLE, *path)) as handle:
+        return yaml.safe_load(handle)
+
+
+def role_text():
+    texts = []
+    for folder in ('tasks', 'vars', 'defaults'):
+        for name in sorted(os.listdir(os.path.join(ROLE, folder))):
+            with open(os.path.join(ROLE, folder, name)) as handle:
+                texts.append(handle.read())
+    return '\n'.join(texts)
+
+
+SPECS = load('meta', 'argument_specs.yml')['argument_specs']
+
+
+def test_every_variable_the_role_reads_is_documented_for_the_main_entry_point():
+    read = set(ROLE_VARIABLE.findall(role_text()))
+    assert read - set(SPECS['main']['options']) == set()
+
+
+def test_every_documented_variable_is_used():
+    assert set(SPECS['main']['options']) - set(ROLE_VARIABLE.findall(role_text())) == set()
+
+
+@pytest.mark.parametrize('entry_point', ['main', 'acquire', 'release'])
+def test_documented_defaults_are_the_defaults_applied(entry_point):
+    defaults = load('defaults', 'main.yml')
+    for name, spec in SPECS[entry_point]['options'].items():
+        if 'default' in spec:
+            assert defaults[name] == spec['default'], name
+        else:
+            assert name not in defaults, name
+
+
+def test_release_needs_no_pool_and_no_tasks():
+    required = [name for name, spec in SPECS['release']['options'].items() if spec.get('required')]
+    assert required == []
+
+
+def test_secrets_are_not_logged_by_the_validation():
+    for name in ('pool_lock_private_key', 'pool_lock_private_key_passphrase', 'pool_lock_password'):
+        assert SPECS['main']['options'][name]['no_log'] is True
