@@ -52,6 +52,11 @@ def markdown(data):
             ratio = '%.2fx' % entry['ratio'] if 'ratio' in entry else ''
             lines.append('| %s: %s | %s | %s | %s |' % (section['title'], entry['label'], _number(entry['value'], entry['unit']),
                                                         baseline, ratio))
+    for section in data['sections'].values():
+        if section.get('table'):
+            columns = section['table']['columns']
+            lines += ['', '%s:' % section['title'], '', '| %s |' % ' | '.join(columns), '|%s' % ('---|' * len(columns))]
+            lines += ['| %s |' % ' | '.join(str(cell) for cell in cells) for cells in section['table']['rows']]
     lines += ['', '| target | figure | met |', '|---|---|---|']
     for section in data['sections'].values():
         for entry in section['targets']:
