@@ -111,33 +111,30 @@ def engine_op(url, cache_dir, state, name, holder='bench'):
 
 # -- a module run, as a CI step runs it ---------------------------------------------
 
-def module_process(module, args):
-    """Start ``module`` (a file under plugins/modules, or ``ansible.modules.X``) on ``args``; returns (Popen, args file)."""
+USAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'usage.py')
+
+
+def run_measured(module, args, check=True):
+    """Run ``module`` (a file under plugins/modules, or ``ansible.modules.X``) on ``args`` as a CI step runs it.
+
+    Returns (result, wall seconds, CPU seconds incl. git children, peak RSS KiB);
+    a failed run raises RuntimeError when ``check``.
+    """
     handle = tempfile.NamedTemporaryFile('w', suffix='.json', delete=False)
     with handle:
         json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
     dotted = module if '.' in module else 'ansible_collections.lockpool.git.plugins.modules.' + module
-    process = subprocess.Popen([PYTHON, '-m', dotted, handle.name], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, env=module_env())
-    return process, handle.name
-
-
-def run_measured(module, args):
-    """Run a module to its end; returns (result, wall seconds, CPU seconds incl. git children, peak RSS KiB)."""
     started = time.perf_counter()
-    process, args_file = module_process(module, args)
     try:
-        output = process.stdout.read()
-        _pid, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        completed = subprocess.run([PYTHON, USAGE, PYTHON, '-m', dotted, handle.name], capture_output=True,
+                                   env=module_env())
     finally:
-        process.stdout.close()
-        os.unlink(args_file)
+        os.unlink(handle.name)
     wall = time.perf_counter() - started
-    result = json.loads(output)
-    if result.get('failed'):
+    result, usage = json.loads(completed.stdout), json.loads(completed.stderr)
+    if check and result.get('failed'):
         raise RuntimeError('%s failed: %s' % (module, result.get('msg')))
-    return result, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    return result, wall, usage['cpu'], usage['max_rss_kib']
 
 
 def module_present(name):

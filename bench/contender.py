@@ -14,7 +14,17 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path[:0] = [os.path.join(ROOT, 'tests'), os.path.join(ROOT, 'build', 'collections')]
 
-from common import POOL, run_measured  # noqa: E402
+from common import POOL  # noqa: E402
+from support.modules import run_module  # noqa: E402
+
+
+def run(args):
+    """One module run, as a CI step runs it; returns (result, seconds)."""
+    started = time.monotonic()
+    result = run_module('pool_lock', args, timeout=None)
+    if result.get('failed'):
+        raise RuntimeError('pool_lock failed: %s' % result.get('msg'))
+    return result, time.monotonic() - started
 
 
 def record(events, kind, lock, holder):
@@ -29,14 +39,14 @@ def main(settings):
     time.sleep(max(0.0, settings['start'] - time.monotonic()))
     acquisitions = []
     for _ in range(settings['rounds']):
-        result, wait, _cpu, _rss = run_measured('pool_lock', args)
+        result, wait = run(args)
         lock = result['lock']['name']
         record(events, 'enter', lock, holder)
         entered = time.monotonic()
         time.sleep(settings['hold'])
         left = time.monotonic()
         record(events, 'leave', lock, holder)
-        run_measured('pool_lock', dict(args, name=lock, state='released'))
+        run(dict(args, name=lock, state='released'))
         acquisitions.append(dict(lock=lock, wait=wait, races=result['attempts'], held=left - entered))
     os.close(events)
     json.dump(dict(holder=holder, acquisitions=acquisitions, finished=time.monotonic()), sys.stdout)
