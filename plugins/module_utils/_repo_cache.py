@@ -44,6 +44,7 @@ except ImportError as exc:  # guarded: modules report it with missing_required_l
 
 NETWORK_TIMEOUT = 120
 TRANSIENT_RETRIES = 3
+LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
 _NULL_SHA = '0' * 40
 _COMMITTER = ('lockpool', 'lockpool@localhost')
 _TRANSIENT = re.compile(
@@ -295,7 +296,7 @@ class RepoCache(object):
                 if self.remote_head() != known:
                     return False
                 next_remote_check = now + poll_interval
-            remaining = 0.1 if deadline is None else max(0.0, min(0.1, deadline - clock()))
+            remaining = LOCAL_POLL if deadline is None else max(0.0, min(LOCAL_POLL, deadline - clock()))
             sleep(remaining * random.uniform(0.8, 1.2))
         return False
 

@@ -56,6 +56,7 @@ class Snapshot(object):
         self.head = head
         self._tree = None
         self._pools = {}
+        self._last_commits = {}
 
     @property
     def tree(self):
@@ -72,7 +73,9 @@ class Snapshot(object):
         return self.cache.read_blob(lock_file.sha)
 
     def last_commit(self, path):
-        return self.cache.last_commit(self.head, path)
+        if path not in self._last_commits:
+            self._last_commits[path] = self.cache.last_commit(self.head, path)
+        return self._last_commits[path]
 
 
 Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
