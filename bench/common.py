@@ -109,6 +109,12 @@ def engine_op(url, cache_dir, state, name, holder='bench'):
         return operations.execute(cache, request, decide, name)
 
 
+def engine_cycle(url, cache_dir, name):
+    """One acquire and one release of ``name`` through the engine."""
+    engine_op(url, cache_dir, 'claimed', name)
+    engine_op(url, cache_dir, 'released', name)
+
+
 # -- a module run, as a CI step runs it ---------------------------------------------
 
 USAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'usage.py')

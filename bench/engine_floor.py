@@ -2,7 +2,7 @@
 
 import os
 
-from common import POOL, Lab, engine_op, git, median, row, target, timed
+from common import POOL, Lab, engine_cycle, git, median, row, target, timed
 
 TARGET = 1.3
 
@@ -15,11 +15,6 @@ def git_floor_cycle(work, name):
         git('mv', '%s/%s/%s' % (POOL, source, name), '%s/%s/%s' % (POOL, destination, name), cwd=work)
         git('commit', '-q', '-m', '%s: %s' % (destination, name), cwd=work)
         git('push', '-q', 'origin', 'HEAD:main', cwd=work)
-
-
-def engine_cycle(url, cache_dir, name):
-    engine_op(url, cache_dir, 'claimed', name)
-    engine_op(url, cache_dir, 'released', name)
 
 
 def measure(lab, transport, repetitions):

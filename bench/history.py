@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from common import POOL, Lab, engine_op, median, row, target, timed
+from common import POOL, Lab, engine_cycle, median, row, target, timed
 from support.repos import GIT_ENV
 
 TARGET = 1.2
@@ -32,11 +32,6 @@ def fast_import_history(path, commits):
     return path
 
 
-def engine_cycle(url, cache_dir):
-    engine_op(url, cache_dir, 'claimed', 'lock-1')
-    engine_op(url, cache_dir, 'released', 'lock-1')
-
-
 def run(quick):
     sizes = (10, 100) if quick else (100, 10000, 100000)
     repetitions = 3 if quick else 11
@@ -45,8 +40,8 @@ def run(quick):
         for commits in sizes:
             repo = fast_import_history(os.path.join(lab.repos, 'history-%d.git' % commits), commits)
             cache_dir = lab.cache_dir('history-%d' % commits)
-            engine_cycle(repo, cache_dir)  # warm: the first run fetches the whole history once
-            latencies[commits] = median([timed(engine_cycle, repo, cache_dir) for _ in range(repetitions)])
+            engine_cycle(repo, cache_dir, 'lock-1')  # warm: the first run fetches the whole history once
+            latencies[commits] = median([timed(engine_cycle, repo, cache_dir, 'lock-1') for _ in range(repetitions)])
     smallest, largest = sizes[0], sizes[-1]
     rows = [row('acquire + release, %d commits of history' % commits, latencies[commits], 's',
                 latencies[smallest], '%d commits' % smallest) for commits in sizes]
