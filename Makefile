@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(COLLECTIONS)
 export LOCKPOOL_PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: demo test unit integration venv link system-packages clean
+.PHONY: demo test unit integration bench venv link system-packages clean
 
 demo: venv link
 	$(PY) demo/run.py
@@ -22,6 +22,10 @@ unit: venv link
 
 integration: venv link system-packages
 	$(VENV)/bin/pytest tests/integration
+
+# Benchmarks: a few minutes; prints the table, writes bench/results/latest.json and docs/performance.md.
+bench: venv link system-packages
+	$(PY) bench/run.py
 
 venv: $(VENV)/.installed
 

@@ -44,6 +44,7 @@ except ImportError as exc:  # guarded: modules report it with missing_required_l
 
 NETWORK_TIMEOUT = 120
 TRANSIENT_RETRIES = 3
+LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
 _NULL_SHA = '0' * 40
 _COMMITTER = ('lockpool', 'lockpool@localhost')
 _TRANSIENT = re.compile(
@@ -122,6 +123,7 @@ class RepoCache(object):
         with open(self._lock_path, 'a') as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                self._remove_stale_ref_locks()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -169,12 +171,14 @@ class RepoCache(object):
         return None
 
     def local_head(self):
-        status, out, _err = self._run(['rev-parse', '--verify', '--quiet', self._ref])
-        return out.strip() if status == 0 else None
+        """The branch's commit in the cache, or None; read in process (no git run), as waiters read it often."""
+        try:
+            return git.Reference.dereference_recursive(self._repo, self._ref)
+        except ValueError:
+            return None
 
     def fetch(self):
         """Bring the branch into the cache; returns its commit sha. Caller holds exclusive()."""
-        self._remove_stale_ref_locks()
         refspec = '+refs/heads/%s:%s' % (self.remote.branch, self._ref)
         status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', self.remote.url, refspec])
         if status != 0:
@@ -277,31 +281,35 @@ class RepoCache(object):
             handle.write(sha)
         os.rename(temporary, self._head_path)
 
-    def _announced(self):
+    def announced(self):
+        """The last change announced on this machine; read it under exclusive() to wait from that state."""
         try:
             with open(self._head_path) as handle:
                 return handle.read().strip()
         except (IOError, OSError):
             return None
 
-    def wait_for_change(self, known, poll_interval, deadline, clock=time.monotonic, sleep=time.sleep):
-        """Return when the branch has moved from ``known`` or ``deadline`` (monotonic, None = never) passes.
+    def wait_for_change(self, known, poll_interval, deadline, since=None, clock=time.monotonic, sleep=time.sleep):
+        """Wait until the branch has moved from ``known`` or ``deadline`` (monotonic, None = never) passes.
 
-        A push made from this machine is seen within a tenth of a second; the server
-        is asked (ls-remote, not a fetch) every ``poll_interval`` seconds.
+        A push made from this machine after the announcement ``since`` (default: the
+        current one) is seen within a tenth of a second, and returns True: the cache
+        already holds that state. The server is asked (ls-remote, not a fetch) every
+        ``poll_interval`` seconds; its branch having moved returns False.
         """
         next_remote_check = clock() + poll_interval
-        announced_at_start = self._announced()
+        announced_at_start = self.announced() if since is None else since
         while deadline is None or clock() < deadline:
-            if self._announced() != announced_at_start:
-                return
+            if self.announced() != announced_at_start:
+                return True
             now = clock()
             if now >= next_remote_check:
                 if self.remote_head() != known:
-                    return
+                    return False
                 next_remote_check = now + poll_interval
-            remaining = 0.1 if deadline is None else max(0.0, min(0.1, deadline - clock()))
+            remaining = LOCAL_POLL if deadline is None else max(0.0, min(LOCAL_POLL, deadline - clock()))
             sleep(remaining * random.uniform(0.8, 1.2))
+        return False
 
 
 def race_backoff(attempt, sleep=time.sleep):

@@ -56,6 +56,7 @@ class Snapshot(object):
         self.head = head
         self._tree = None
         self._pools = {}
+        self._last_commits = {}
 
     @property
     def tree(self):
@@ -72,7 +73,9 @@ class Snapshot(object):
         return self.cache.read_blob(lock_file.sha)
 
     def last_commit(self, path):
-        return self.cache.last_commit(self.head, path)
+        if path not in self._last_commits:
+            self._last_commits[path] = self.cache.last_commit(self.head, path)
+        return self._last_commits[path]
 
 
 Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
@@ -85,31 +88,59 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
     ``timeout`` (seconds, 0 = no limit) bounds waiting and race retries. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
     and whose ``snapshot`` is the state the decision was made on.
+
+    A decision is first made on the state the cache holds, without asking the
+    server: a change is pushed at once (a push lands only on the head it was built
+    on, so a change that lands was decided on the server's state), and a wait
+    stands when a push from this machine has just woken us (the cache holds that
+    push). Any other decision is made again on freshly fetched state.
     """
     started = clock()
     deadline = started + timeout if timeout else None
     races = 0
     waited = 0.0
+    use_cache = not check_mode
+    woken_locally = False
     while True:
         with cache.exclusive():
-            snapshot = Snapshot(cache, cache.fetch())
+            cached_head = cache.local_head() if use_cache else None
+            snapshot = Snapshot(cache, cached_head or cache.fetch())
             decision = decide(snapshot)
             if decision.kind == CHANGE and not check_mode:
                 sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
                 if cache.push(sha):
                     return Outcome(decision, snapshot, sha, races, waited)
-                races += 1
+            announced = cache.announced()
+        if cached_head and not (decision.kind == WAIT and woken_locally):
+            use_cache = False
+            continue
         if decision.kind == CHANGE and not check_mode:
+            races += 1
             _check_deadline(deadline, clock, timeout, 'the push kept losing races (%d lost)' % races)
             race_backoff(races)
             continue
         if decision.kind == WAIT and wait_for_lock and not check_mode:
             _check_deadline(deadline, clock, timeout, decision.reason)
             wait_started = clock()
-            cache.wait_for_change(snapshot.head, poll_interval, deadline)
+            woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, announced, poll_interval, deadline)
             waited += clock() - wait_started
             continue
         return Outcome(decision, snapshot, None, races, waited)
+
+
+def _wait_for_news(cache, decide, known, announced, poll_interval, deadline):
+    """Wait until the branch moves so that ``decide`` may no longer say wait; True when the cache holds that state.
+
+    A push from this machine is looked at in the cache without taking its lock, and
+    waiting goes on while ``decide`` still says wait there: the many waiters one
+    release wakes do not queue for the lock the next push needs.
+    """
+    while cache.wait_for_change(known, poll_interval, deadline, announced):
+        announced = cache.announced()
+        known = cache.local_head()
+        if decide(Snapshot(cache, known)).kind != WAIT:
+            return True
+    return False
 
 
 def _check_deadline(deadline, clock, timeout, reason):
