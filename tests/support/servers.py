@@ -1,6 +1,7 @@
 """Real servers on loopback, started and stopped by the tests."""
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -10,6 +11,13 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def require_binary(binary, package):
+    """Fail (never skip) when a server the tests need is not installed, naming the Debian package."""
+    if not shutil.which(binary):
+        raise AssertionError('%s is missing: install the Debian package %s (tests/setup/install-system-packages does it as root)'
+                             % (binary, package))
 
 
 def wait_for_port(port, process=None, timeout=10.0):
