@@ -17,7 +17,7 @@ options:
       - The lock repository, as git understands it (C(https://...), C(ssh://...), C(git@host:path), C(git://...) or a local path).
       - The Concourse pool-resource calls this C(uri); O(uri) is accepted as an alias.
       - Taken from the E(LOCKPOOL_REPO) environment variable when not given.
-      - Credentials in the URL are accepted but never shown; prefer the credential options.
+      - A password in the URL (C(https://user:password@host/...)) is accepted and never shown; prefer O(username) and O(password).
     type: str
     required: true
     aliases: [uri]

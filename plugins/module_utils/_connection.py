@@ -65,6 +65,12 @@ def scrub_url(url):
     return _URL_USERINFO.sub(lambda m: m.group('scheme') + '***@', url)
 
 
+def url_secrets(url):
+    """The passwords written into ``url`` (``scheme://user:password@host``), for Ansible to mask in its output."""
+    return [match.group('userinfo').partition(':')[2] for match in _URL_USERINFO.finditer(url or '')
+            if ':' in match.group('userinfo')]
+
+
 def default_cache_dir():
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return os.path.join(base, 'lockpool')

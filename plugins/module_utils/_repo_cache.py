@@ -59,7 +59,7 @@ _DIAGNOSES = (
      'permission denied (publickey): the server refused the private key '
      '(check private_key or private_key_file, and private_key_passphrase for a protected key)'),
     (re.compile(r'Authentication failed|HTTP Basic: Access denied|returned error: 40[13]'),
-     'authentication failed: the server refused the username and password'),
+     'authentication failed: the server refused the username and password, or none was given'),
     (re.compile(r"Connection refused|Couldn't connect to server"),
      'connection refused: nothing answers at that address (is the server up?)'),
     (re.compile(r'Could not resolve host'), 'the host name does not resolve'),
@@ -79,10 +79,11 @@ def _last_lines(text, count=3):
 
 
 def diagnose(stderr):
-    """What a failed network git command's stderr means for the user, or None when it is not a known failure."""
+    """What a failed network git command's stderr means for the user, and the line that says so; None when unknown."""
     for pattern, meaning in _DIAGNOSES:
-        if pattern.search(stderr):
-            return meaning
+        for line in stderr.splitlines():
+            if pattern.search(line):
+                return '%s (%s)' % (meaning, line.strip())
     return None
 
 
@@ -166,10 +167,7 @@ class RepoCache(object):
         return status, out, err
 
     def _network_error(self, what, err):
-        reason = _last_lines(err) or 'no answer (timed out after %ds)' % self.network_timeout
-        meaning = diagnose(err)
-        if meaning:
-            reason = '%s (git said: %s)' % (meaning, reason)
+        reason = diagnose(err) or _last_lines(err) or 'no answer (timed out after %ds)' % self.network_timeout
         return RepositoryError(self.remote.scrub('cannot %s lock repository %s: %s' % (what, self.remote.display_url, reason)))
 
     # -- reading the remote ---------------------------------------------------------

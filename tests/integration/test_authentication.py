@@ -279,19 +279,20 @@ def _files_named(top, name=None):
 
 
 LEAK_CASES = {
-    'ssh-key': lambda keys: {'private_key': read(keys.authorized)},
-    'ssh-passphrase-key': lambda keys: {'private_key': read(keys.protected), 'private_key_passphrase': PASSPHRASE},
-    'ssh-wrong-passphrase': lambda keys: {'private_key': read(keys.protected), 'private_key_passphrase': WRONG_PASSPHRASE},
-    'ssh-wrong-key': lambda keys: {'private_key': read(keys.stranger)},
-    'http-password': lambda keys: {'password': PASSWORD},
-    'http-wrong-password': lambda keys: {'password': WRONG_PASSWORD},
+    'ssh-key': lambda keys, url: {'private_key': read(keys.authorized)},
+    'ssh-passphrase-key': lambda keys, url: {'private_key': read(keys.protected), 'private_key_passphrase': PASSPHRASE},
+    'ssh-wrong-passphrase': lambda keys, url: {'private_key': read(keys.protected), 'private_key_passphrase': WRONG_PASSPHRASE},
+    'ssh-wrong-key': lambda keys, url: {'private_key': read(keys.stranger)},
+    'http-password': lambda keys, url: {'password': PASSWORD},
+    'http-wrong-password': lambda keys, url: {'password': WRONG_PASSWORD},
+    'http-password-in-url': lambda keys, url: {'repo': url.replace('http://', 'http://alice:%s@' % PASSWORD)},
 }
 
 
 @pytest.mark.parametrize('case', sorted(LEAK_CASES))
 def test_secrets_never_leak(case, keys, ssh_args, ssh_repo, http_args, http_repo, cache_dir, tmp_path):
     base_args, repo = (ssh_args, ssh_repo) if case.startswith('ssh') else (http_args, http_repo)
-    args = dict(base_args, **LEAK_CASES[case](keys))
+    args = dict(base_args, **LEAK_CASES[case](keys, base_args['repo']))
     result = run_module('pool_lock', args)
     playbook = tmp_path / 'leak.yml'
     playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False,
