@@ -249,13 +249,17 @@ PLAYBOOK = '''
 
 @pytest.fixture(params=['ssh-key', 'http-password'])
 def awx_credential(request, ssh_server, ssh_repo, keys, http_server, http_repo, http_user, cache_dir):
-    """(repository, environment an AWX custom credential would inject)."""
+    """(repository, environment an AWX custom credential injects: every field, empty when not filled in)."""
+    env = dict.fromkeys(['LOCKPOOL_PRIVATE_KEY', 'LOCKPOOL_PRIVATE_KEY_PASSPHRASE', 'LOCKPOOL_KNOWN_HOSTS',
+                         'LOCKPOOL_USERNAME', 'LOCKPOOL_PASSWORD'], '')
+    env['LOCKPOOL_CACHE_DIR'] = cache_dir
     if request.param == 'ssh-key':
-        return ssh_repo, {'LOCKPOOL_REPO': ssh_server.url(ssh_repo), 'LOCKPOOL_PRIVATE_KEY': read(keys.protected),
-                          'LOCKPOOL_PRIVATE_KEY_PASSPHRASE': PASSPHRASE, 'LOCKPOOL_KNOWN_HOSTS': ssh_server.known_hosts,
-                          'LOCKPOOL_CACHE_DIR': cache_dir}
-    return http_repo, {'LOCKPOOL_REPO': http_server.url(os.path.basename(http_repo)), 'LOCKPOOL_USERNAME': http_user,
-                       'LOCKPOOL_PASSWORD': PASSWORD, 'LOCKPOOL_CACHE_DIR': cache_dir}
+        env.update(LOCKPOOL_REPO=ssh_server.url(ssh_repo), LOCKPOOL_PRIVATE_KEY=read(keys.protected),
+                   LOCKPOOL_PRIVATE_KEY_PASSPHRASE=PASSPHRASE, LOCKPOOL_KNOWN_HOSTS=ssh_server.known_hosts)
+        return ssh_repo, env
+    env.update(LOCKPOOL_REPO=http_server.url(os.path.basename(http_repo)), LOCKPOOL_USERNAME=http_user,
+               LOCKPOOL_PASSWORD=PASSWORD)
+    return http_repo, env
 
 
 def test_same_playbook_claims_and_releases_with_credentials_from_the_environment(awx_credential, tmp_path):
