@@ -65,7 +65,9 @@ class HttpGitServer(object):
             handle.write(_NGINX_CONFIG.format(base=self.base, port=self.port, root=self.root, backend=HTTP_BACKEND))
         socket_path = os.path.join(self.base, 'fcgiwrap.sock')
         log = open(os.path.join(self.base, 'servers.log'), 'w')
-        self.processes.append(subprocess.Popen([FCGIWRAP, '-c', '2', '-s', 'unix:' + socket_path], stdout=log, stderr=log))
+        # fcgiwrap preforks workers that outlive a parent stopped alone: give them a process group to stop together.
+        self.processes.append(subprocess.Popen([FCGIWRAP, '-c', '2', '-s', 'unix:' + socket_path], stdout=log, stderr=log,
+                                               start_new_session=True))
         self.processes.append(subprocess.Popen([NGINX, '-c', config, '-p', self.base], stdout=log, stderr=log))
         log.close()
         wait_for_port(self.port, self.processes[-1])

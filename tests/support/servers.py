@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -34,13 +35,21 @@ def wait_for_port(port, process=None, timeout=10.0):
 
 
 def stop(process):
+    """Stop ``process``; with all its children when it leads its own session (``start_new_session=True``)."""
     if process.poll() is None:
-        process.terminate()
+        _signal(process, signal.SIGTERM)
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal(process, signal.SIGKILL)
             process.wait()
+
+
+def _signal(process, signum):
+    if os.getpgid(process.pid) == process.pid:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
 
 
 class GitDaemon(object):
