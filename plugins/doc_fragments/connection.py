@@ -64,6 +64,7 @@ options:
   password:
     description:
       - Password or access token for O(username). Handed to git by a private helper, never put in a URL or a git config.
+      - With O(username) or O(password), C(~/.netrc) is not read (git runs with C(HOME) set to a private temporary directory).
       - Taken from the E(LOCKPOOL_PASSWORD) environment variable when not given.
     type: str
   known_hosts:

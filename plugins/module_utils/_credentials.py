@@ -8,7 +8,7 @@ known hosts and the askpass helper live in a temporary directory (mode 0700,
 files 0600) that exists only while the operation runs. git and ssh get their
 settings from the environment of the engine's own git commands
 (``GIT_SSH_COMMAND``, ``GIT_CONFIG_COUNT``/``KEY``/``VALUE``, ``GIT_ASKPASS``),
-and never read the user's ``~/.gitconfig`` or ``~/.netrc`` for these options.
+and never read the user's ``~/.gitconfig``, nor ``~/.netrc`` when a user name or password is given.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -103,6 +103,9 @@ class Credentials(object):
         askpass = self._private_file('askpass', _ASKPASS_SCRIPT, mode=stat.S_IRWXU)
         self.env.update(GIT_ASKPASS=askpass, LOCKPOOL_ASKPASS_USERNAME=username or '',
                         LOCKPOOL_ASKPASS_PASSWORD=password or '', LOCKPOOL_ASKPASS_PASSPHRASE=passphrase or '')
+        if username or password:
+            # git's HTTP client reads $HOME/.netrc before asking; a home without one leaves the options in charge.
+            self.env['HOME'] = self.directory
         if passphrase:
             self.env.update(SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE='force')
 

@@ -188,6 +188,14 @@ def test_missing_password_fails_with_authentication_failed(http_args):
     assert_fails_quickly(http_args, 'authentication failed')
 
 
+def test_password_option_wins_over_the_users_netrc(http_args, http_user, tmp_path):
+    home = tmp_path / 'home'
+    home.mkdir()
+    (home / '.netrc').write_text('machine 127.0.0.1 login %s password %s\n' % (http_user, PASSWORD))
+    result = run_module('pool_lock', dict(http_args, password=WRONG_PASSWORD), env={'HOME': str(home)})
+    assert result['failed'] and 'authentication failed' in result['msg']
+
+
 def test_http_server_down_fails_with_connection_refused(http_args):
     assert_fails_quickly(dict(http_args, repo='http://127.0.0.1:%d/locks.git' % free_port(), password=PASSWORD),
                          'connection refused')
