@@ -18,13 +18,32 @@ import re
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.lockpool.git.plugins.module_utils._credentials import Credentials
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 
-CONNECTION_ARGUMENT_SPEC = dict(
-    repo=dict(type='str', required=True, aliases=['uri'], fallback=(env_fallback, ['LOCKPOOL_REPO'])),
-    branch=dict(type='str', default='main', fallback=(env_fallback, ['LOCKPOOL_BRANCH'])),
-    cache_dir=dict(type='path', fallback=(env_fallback, ['LOCKPOOL_CACHE_DIR'])),
-)
+def _option(name, **spec):
+    """An option that falls back to the ``LOCKPOOL_<NAME>`` environment variable (how AWX credentials inject it)."""
+    spec['fallback'] = (env_fallback, ['LOCKPOOL_' + name.upper()])
+    return name, spec
+
+
+CREDENTIAL_ARGUMENT_SPEC = dict([
+    _option('private_key', type='str', no_log=True),
+    _option('private_key_file', type='path'),
+    _option('private_key_passphrase', type='str', no_log=True),
+    _option('username', type='str'),
+    _option('password', type='str', no_log=True),
+    _option('known_hosts', type='str'),
+    _option('accept_new_host_keys', type='bool', default=False),
+    _option('git_config', type='dict'),
+    _option('ssl_verify', type='bool', default=True),
+])
+
+CONNECTION_ARGUMENT_SPEC = dict([
+    _option('repo', type='str', required=True, aliases=['uri']),
+    _option('branch', type='str', default='main'),
+    _option('cache_dir', type='path'),
+], **CREDENTIAL_ARGUMENT_SPEC)
 
 _URL_USERINFO = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^@/\s]*)@')
 _BRANCH_FORBIDDEN = re.compile(r'[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.lock$|^-|\.$')
@@ -46,6 +65,12 @@ def scrub_url(url):
     return _URL_USERINFO.sub(lambda m: m.group('scheme') + '***@', url)
 
 
+def url_secrets(url):
+    """The passwords written into ``url`` (``scheme://user:password@host``), for Ansible to mask in its output."""
+    return [match.group('userinfo').partition(':')[2] for match in _URL_USERINFO.finditer(url or '')
+            if ':' in match.group('userinfo')]
+
+
 def default_cache_dir():
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return os.path.join(base, 'lockpool')
@@ -54,7 +79,7 @@ def default_cache_dir():
 class Remote(object):
     """The lock repository's branch, and what git needs to reach it."""
 
-    def __init__(self, url, branch='main', cache_dir=None, secrets=(), env=None):
+    def __init__(self, url, branch='main', cache_dir=None, **credential_options):
         if not url:
             raise InvalidInputError('repo must name the lock repository (a URL or a path)')
         if not branch or _BRANCH_FORBIDDEN.search(branch):
@@ -63,19 +88,20 @@ class Remote(object):
         self.branch = branch
         self.cache_dir = cache_dir or default_cache_dir()
         self.display_url = scrub_url(url)
-        self._secrets = [secret for secret in secrets if secret]
+        self._credentials = Credentials(**credential_options)
         self.env = dict(_GIT_BASE_ENV)
-        self.env.update(env or {})
+        self.env.update(self._credentials.env)
 
     def scrub(self, text):
         """``text`` with URLs' credentials and every known secret replaced by ``***``."""
         text = scrub_url(text)
-        for secret in self._secrets:
+        for secret in self._credentials.secrets:
             text = text.replace(secret, '***')
         return text
 
     def close(self):
         """Remove anything written for this connection (key files, ...)."""
+        self._credentials.close()
 
     def __enter__(self):
         return self
@@ -86,8 +112,14 @@ class Remote(object):
 
 def remote_from_options(options):
     """Build a Remote from an option adapter (see _options.OptionAdapter)."""
+    credential_options = {}
+    for name in CREDENTIAL_ARGUMENT_SPEC:
+        value = options.get_option_default(name)
+        if value is not None:
+            credential_options[name] = value
     return Remote(
         url=options.get_option('repo'),
         branch=options.get_option_default('branch', 'main'),
         cache_dir=options.get_option_default('cache_dir'),
+        **credential_options
     )

@@ -51,6 +51,23 @@ _TRANSIENT = re.compile(
     r'connection (?:reset|refused|timed out)|early eof|remote end hung up|'
     r'unable to (?:connect|access)|could not resolve|temporary failure|timed out|broken pipe',
     re.IGNORECASE)
+# What git's and ssh's complaints mean, said so that the user knows what to change.
+_DIAGNOSES = (
+    (re.compile(r'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED'),
+     "host key verification failed: the server's host key is not trusted; "
+     'pass it in known_hosts, or set accept_new_host_keys to trust it on first use'),
+    (re.compile(r'Permission denied \(publickey'),
+     'permission denied (publickey): the server refused the private key '
+     '(check private_key or private_key_file, and private_key_passphrase for a protected key)'),
+    (re.compile(r'Authentication failed|HTTP Basic: Access denied|returned error: 40[13]'),
+     'authentication failed: the server refused the username and password, or none was given'),
+    (re.compile(r"Connection refused|Couldn't connect to server"),
+     'connection refused: nothing answers at that address (is the server up?)'),
+    (re.compile(r'Could not resolve host'), 'the host name does not resolve'),
+    (re.compile(r'SSL certificate problem|certificate verif', re.IGNORECASE),
+     "TLS certificate verification failed: trust the server's CA with git_config http.sslCAInfo, or set ssl_verify to false"),
+    (re.compile(r'timed out|Timeout', re.IGNORECASE), 'the connection timed out'),
+)
 _RACE_REASONS = ('non-fast-forward', 'fetch first', 'cannot lock ref', 'failed to update ref',
                  'incorrect old value', 'stale info')
 
@@ -70,6 +87,15 @@ def _last_lines(text, count=3):
             break
     specific = [line for line in lines if not line.startswith(_GENERIC_ADVICE)]
     return ' '.join((specific or lines)[:count])
+
+
+def diagnose(stderr):
+    """What a failed network git command's stderr means for the user, and the line that says so; None when unknown."""
+    for pattern, meaning in _DIAGNOSES:
+        for line in stderr.splitlines():
+            if pattern.search(line):
+                return '%s (%s)' % (meaning, line.strip())
+    return None
 
 
 class RepoCache(object):
@@ -153,7 +179,7 @@ class RepoCache(object):
         return status, out, err
 
     def _network_error(self, what, err):
-        reason = _last_lines(err) or 'no answer (timed out after %ds)' % self.network_timeout
+        reason = diagnose(err) or _last_lines(err) or 'no answer (timed out after %ds)' % self.network_timeout
         return RepositoryError(self.remote.scrub('cannot %s lock repository %s: %s' % (what, self.remote.display_url, reason)))
 
     # -- reading the remote ---------------------------------------------------------

@@ -2,8 +2,10 @@
 
 import pytest
 
+from support.http_server import HttpGitServer
 from support.repos import make_lock_repo
 from support.servers import GitDaemon
+from support.ssh_server import SshServer
 
 
 @pytest.fixture
@@ -28,3 +30,21 @@ def git_daemon(tmp_path_factory):
     daemon = GitDaemon(tmp_path_factory.mktemp('daemon')).start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def ssh_server(tmp_path_factory):
+    """sshd on loopback; ``authorize`` a key, then reach any repository by its absolute path."""
+    server = SshServer(tmp_path_factory.mktemp('sshd')).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def http_server(tmp_path_factory):
+    """nginx + git http-backend with basic auth, serving the repositories under its ``root``."""
+    base = tmp_path_factory.mktemp('nginx')
+    root = tmp_path_factory.mktemp('http-repos')
+    server = HttpGitServer(base, root).start()
+    yield server
+    server.stop()

@@ -1,6 +1,8 @@
 """Real servers on loopback, started and stopped by the tests."""
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -10,6 +12,13 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
+
+
+def require_binary(binary, package):
+    """Fail (never skip) when a server the tests need is not installed, naming the Debian package."""
+    if not shutil.which(binary):
+        raise AssertionError('%s is missing: install the Debian package %s (tests/setup/install-system-packages does it as root)'
+                             % (binary, package))
 
 
 def wait_for_port(port, process=None, timeout=10.0):
@@ -26,13 +35,21 @@ def wait_for_port(port, process=None, timeout=10.0):
 
 
 def stop(process):
+    """Stop ``process``; with all its children when it leads its own session (``start_new_session=True``)."""
     if process.poll() is None:
-        process.terminate()
+        _signal(process, signal.SIGTERM)
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal(process, signal.SIGKILL)
             process.wait()
+
+
+def _signal(process, signum):
+    if os.getpgid(process.pid) == process.pid:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
 
 
 class GitDaemon(object):

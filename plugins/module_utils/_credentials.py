@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What git needs to authenticate: environment variables, and private files removed by close().
+
+Nothing here is written to the repository cache or to any git config: keys,
+known hosts and the askpass helper live in a temporary directory (mode 0700,
+files 0600) that exists only while the operation runs. git and ssh get their
+settings from the environment of the engine's own git commands
+(``GIT_SSH_COMMAND``, ``GIT_CONFIG_COUNT``/``KEY``/``VALUE``, ``GIT_ASKPASS``),
+and never read the user's ``~/.gitconfig``, nor ``~/.netrc`` when a user name or password is given.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import shlex
+import shutil
+import stat
+import tempfile
+
+from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
+
+SSH_CONNECT_TIMEOUT = 15
+SSH_SERVER_ALIVE_INTERVAL = 15
+HTTP_LOW_SPEED_LIMIT = 1000
+HTTP_LOW_SPEED_TIME = 30
+
+# Answers git's and ssh's questions from the environment; a question nobody gave an answer for gets none.
+_ASKPASS_SCRIPT = '''#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$LOCKPOOL_ASKPASS_USERNAME" ;;
+  Password*) printf '%s\\n' "$LOCKPOOL_ASKPASS_PASSWORD" ;;
+  *passphrase*) printf '%s\\n' "$LOCKPOOL_ASKPASS_PASSPHRASE" ;;
+  *) exit 1 ;;
+esac
+'''
+_PRIVATE_KEY_HEADER = re.compile(r'-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----')
+_GIT_CONFIG_KEY = re.compile(r'^[A-Za-z0-9-]+(\.[^\n\x00]+)?\.[A-Za-z][A-Za-z0-9-]*$')
+_GIT_CONFIG_SCALARS = (str, int, float, bool)
+
+
+class Credentials(object):
+    """The connection options that are about trust and identity, turned into ``env`` for git."""
+
+    def __init__(self, private_key=None, private_key_file=None, private_key_passphrase=None,
+                 username=None, password=None, known_hosts=None, accept_new_host_keys=False,
+                 git_config=None, ssl_verify=True):
+        self.directory = None
+        key = private_key_text(private_key, private_key_file)
+        self.secrets = [secret for secret in (key and key.strip(), private_key_passphrase, password) if secret]
+        self.env = git_config_env(git_config, ssl_verify)
+        try:
+            self.env['GIT_SSH_COMMAND'] = self._ssh_command(key, private_key_passphrase, known_hosts, accept_new_host_keys)
+            self._use_askpass(username, password, private_key_passphrase)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self):
+        """Remove every file written for these credentials."""
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def _private_file(self, name, text, mode=stat.S_IRUSR | stat.S_IWUSR):
+        if self.directory is None:
+            self.directory = tempfile.mkdtemp(prefix='lockpool-credentials-')
+        path = os.path.join(self.directory, name)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(descriptor, 'w') as handle:
+            handle.write(text)
+        return path
+
+    def _ssh_command(self, key, passphrase, known_hosts, accept_new_host_keys):
+        """ssh that never waits for a person; isolated from ~/.ssh as soon as a key or host trust is given."""
+        options = ['ConnectTimeout=%d' % SSH_CONNECT_TIMEOUT,
+                   'ServerAliveInterval=%d' % SSH_SERVER_ALIVE_INTERVAL, 'ServerAliveCountMax=2']
+        if passphrase:
+            # BatchMode would refuse to ask for the passphrase: answer through the askpass helper instead.
+            options += ['PasswordAuthentication=no', 'KbdInteractiveAuthentication=no', 'NumberOfPasswordPrompts=1']
+        else:
+            options.append('BatchMode=yes')
+        command = ['ssh']
+        if key or known_hosts or accept_new_host_keys:
+            command += ['-F', os.devnull]
+            known_hosts_file = self._private_file('known_hosts', known_hosts_text(known_hosts) if known_hosts else '')
+            options += ['UserKnownHostsFile=' + known_hosts_file,
+                        'StrictHostKeyChecking=' + ('accept-new' if accept_new_host_keys else 'yes')]
+        if key:
+            command += ['-i', self._private_file('identity', key)]
+            options += ['IdentitiesOnly=yes', 'IdentityAgent=none']
+        for option in options:
+            command += ['-o', option]
+        return ' '.join(shlex.quote(part) for part in command)
+
+    def _use_askpass(self, username, password, passphrase):
+        if not (username or password or passphrase):
+            return
+        askpass = self._private_file('askpass', _ASKPASS_SCRIPT, mode=stat.S_IRWXU)
+        self.env.update(GIT_ASKPASS=askpass, LOCKPOOL_ASKPASS_USERNAME=username or '',
+                        LOCKPOOL_ASKPASS_PASSWORD=password or '', LOCKPOOL_ASKPASS_PASSPHRASE=passphrase or '')
+        if username or password:
+            # git's HTTP client reads $HOME/.netrc before asking; a home without one leaves the options in charge.
+            self.env['HOME'] = self.directory
+        if passphrase:
+            self.env.update(SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE='force')
+
+
+def private_key_text(private_key, private_key_file):
+    """The private key's text from either option, ending in the newline ssh insists on; None without a key."""
+    if private_key and private_key_file:
+        raise InvalidInputError('private_key and private_key_file are mutually exclusive: give one of them')
+    if private_key_file:
+        try:
+            with open(private_key_file) as handle:
+                private_key = handle.read()
+        except (IOError, OSError) as exc:
+            raise InvalidInputError('cannot read private_key_file %s: %s' % (private_key_file, exc.strerror))
+    if not private_key:
+        return None
+    if not _PRIVATE_KEY_HEADER.search(private_key):
+        raise InvalidInputError('%s is not a private key: it has no "-----BEGIN ... PRIVATE KEY-----" line'
+                                % ('private_key_file %s' % private_key_file if private_key_file else 'private_key'))
+    return private_key.strip() + '\n'
+
+
+def known_hosts_text(known_hosts):
+    """known_hosts lines, from the option's text or from the file it names."""
+    path = os.path.expanduser(known_hosts.strip())
+    if '\n' not in path and os.path.isfile(path):
+        with open(path) as handle:
+            known_hosts = handle.read()
+    for number, line in enumerate(known_hosts.splitlines(), 1):
+        fields = line.split()
+        if fields and not fields[0].startswith('#') and len(fields) < (4 if fields[0].startswith('@') else 3):
+            raise InvalidInputError('known_hosts must be a readable file or known_hosts lines ("host key-type key"); '
+                                    'line %d is neither: %r' % (number, line))
+    return known_hosts.strip() + '\n'
+
+
+def git_config_env(git_config, ssl_verify):
+    """Environment that hands git config to the engine's git commands only (git >= 2.31)."""
+    settings = [('http.lowSpeedLimit', HTTP_LOW_SPEED_LIMIT), ('http.lowSpeedTime', HTTP_LOW_SPEED_TIME)]
+    if not ssl_verify:
+        settings.append(('http.sslVerify', False))
+    settings += sorted((git_config or {}).items())
+    env = {'GIT_CONFIG_COUNT': str(len(settings))}
+    for index, (key, value) in enumerate(settings):
+        env['GIT_CONFIG_KEY_%d' % index] = _git_config_key(key)
+        env['GIT_CONFIG_VALUE_%d' % index] = _git_config_value(key, value)
+    return env
+
+
+def _git_config_key(key):
+    if not isinstance(key, str) or not _GIT_CONFIG_KEY.match(key):
+        raise InvalidInputError('git_config key %r is not a git config key (section.name or section.subsection.name)' % (key,))
+    return key
+
+
+def _git_config_value(key, value):
+    if not isinstance(value, _GIT_CONFIG_SCALARS):
+        raise InvalidInputError('git_config %s must be a string, a number or a boolean, got %r' % (key, value))
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
