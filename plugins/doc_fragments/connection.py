@@ -86,8 +86,8 @@ options:
     description:
       - Git configuration for this plugin's own git commands only, as a mapping of keys to values,
         like the git-resource's C(git_config), for example C(http.sslCAInfo) or C(http.proxy).
-      - Nothing is written to a git config file. The values are shown in logs: put secrets in the credential options instead.
-      - C(core.sshCommand) has no effect; the ssh options above decide how ssh runs.
+      - Nothing is written to a git config file. The values are shown in logs, so put secrets in the credential options instead.
+      - Setting C(core.sshCommand) has no effect; the ssh options above decide how ssh runs.
       - Taken from the E(LOCKPOOL_GIT_CONFIG) environment variable (JSON or C(key=value) pairs) when not given.
     type: dict
   ssl_verify:
