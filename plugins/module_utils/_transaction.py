@@ -75,17 +75,52 @@ class Snapshot(object):
         return self.cache.last_commit(self.head, path)
 
 
-Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
+class Outcome(namedtuple('Outcome', 'decision snapshot commit races waited')):
+    """How a transaction ended: the last decision, the state it was made on, the pushed sha or None."""
+
+    __slots__ = ()
+
+    def final_snapshot(self):
+        """The branch as this run left it: the pushed commit, or the state the decision was made on."""
+        if self.commit is None:
+            return self.snapshot
+        return Snapshot(self.snapshot.cache, self.commit)
+
+
+class Observer(object):
+    """Told what a transaction goes through (metrics hook in here); this base class ignores it all.
+
+    ``waiting_started(decision)`` and ``waiting_ended()`` bracket each wait for the
+    branch to move (``waiting_ended`` also when the wait is interrupted), and
+    ``still_waiting()`` is called about ten times a second in between.
+    """
+
+    def race_lost(self):
+        pass
+
+    def waiting_started(self, decision):
+        pass
+
+    def still_waiting(self):
+        pass
+
+    def waiting_ended(self):
+        pass
+
+    def finished(self, outcome):
+        pass
 
 
 def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_interval=10.0,
-        clock=time.monotonic):
+        clock=time.monotonic, observer=None):
     """Run ``decide`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
     ``timeout`` (seconds, 0 = no limit) bounds waiting and race retries. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
-    and whose ``snapshot`` is the state the decision was made on.
+    and whose ``snapshot`` is the state the decision was made on. ``observer``
+    (an Observer) is told about lost races, waits and the outcome.
     """
+    observer = observer or Observer()
     started = clock()
     deadline = started + timeout if timeout else None
     races = 0
@@ -97,8 +132,9 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             if decision.kind == CHANGE and not check_mode:
                 sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
                 if cache.push(sha):
-                    return Outcome(decision, snapshot, sha, races, waited)
+                    return _finished(observer, Outcome(decision, snapshot, sha, races, waited))
                 races += 1
+                observer.race_lost()
         if decision.kind == CHANGE and not check_mode:
             _check_deadline(deadline, clock, timeout, 'the push kept losing races (%d lost)' % races)
             race_backoff(races)
@@ -106,10 +142,19 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
         if decision.kind == WAIT and wait_for_lock and not check_mode:
             _check_deadline(deadline, clock, timeout, decision.reason)
             wait_started = clock()
-            cache.wait_for_change(snapshot.head, poll_interval, deadline)
+            observer.waiting_started(decision)
+            try:
+                cache.wait_for_change(snapshot.head, poll_interval, deadline, tick=observer.still_waiting)
+            finally:
+                observer.waiting_ended()
             waited += clock() - wait_started
             continue
-        return Outcome(decision, snapshot, None, races, waited)
+        return _finished(observer, Outcome(decision, snapshot, None, races, waited))
+
+
+def _finished(observer, outcome):
+    observer.finished(outcome)
+    return outcome
 
 
 def _check_deadline(deadline, clock, timeout, reason):
