@@ -2,6 +2,7 @@
 
 import pytest
 
+from support.pushgateway import Pushgateway
 from support.repos import make_lock_repo
 from support.servers import GitDaemon
 
@@ -28,3 +29,14 @@ def git_daemon(tmp_path_factory):
     daemon = GitDaemon(tmp_path_factory.mktemp('daemon')).start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def pushgateway():
+    """Debian's prometheus-pushgateway on a free loopback port, shared by the session (tests use their own job)."""
+    try:
+        gateway = Pushgateway().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield gateway
+    gateway.stop()
