@@ -34,6 +34,7 @@ from urllib.request import urlopen
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._connection import scrub_url
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError, LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._operations import ABSENT
 
 try:
     from prometheus_client import CollectorRegistry, Gauge, Histogram, delete_from_gateway, push_to_gateway
@@ -78,7 +79,7 @@ def pix4d_operation(state, name, claimed, decision):
     if state == 'claimed':
         return 'claim_lock' if name else 'acquire_lock'
     if state == 'present':
-        if decision is not None and decision.before['state'] != 'absent':
+        if decision is not None and decision.before['state'] != ABSENT:
             return 'update_lock'
         return 'add_claimed_lock' if claimed else 'add_unclaimed_lock'
     return _FIXED_OPERATIONS[state]
@@ -95,21 +96,20 @@ def _registry_with_gauges(values):
 class Gateway(object):
     """One Pushgateway and job. Every call returns normally: a failure becomes one warning through ``warn``."""
 
-    def __init__(self, url, job, warn, timeout=PUSH_TIMEOUT):
+    def __init__(self, url, job, warn):
         self.url = url if '://' in url else 'http://' + url
         self.job = job
         self._warn = warn
-        self._timeout = timeout
         self._warned = set()
 
     def replace(self, grouping_key, registry):
         """Replace the metrics of the group ``grouping_key`` by those of ``registry``."""
         self._attempt('pushed to', lambda: push_to_gateway(
-            self.url, job=self.job, registry=registry, grouping_key=grouping_key, timeout=self._timeout))
+            self.url, job=self.job, registry=registry, grouping_key=grouping_key, timeout=PUSH_TIMEOUT))
 
     def delete(self, grouping_key):
         self._attempt('deleted from', lambda: delete_from_gateway(
-            self.url, job=self.job, grouping_key=grouping_key, timeout=self._timeout))
+            self.url, job=self.job, grouping_key=grouping_key, timeout=PUSH_TIMEOUT))
 
     def samples(self, metric):
         """The samples of ``metric`` the gateway holds for this job (empty when it cannot be read)."""
@@ -118,7 +118,7 @@ class Gateway(object):
                 if sample.name == metric and sample.labels.get('job') == self.job]
 
     def _families(self):
-        response = urlopen(self.url.rstrip('/') + '/metrics', timeout=self._timeout)
+        response = urlopen(self.url.rstrip('/') + '/metrics', timeout=PUSH_TIMEOUT)
         try:
             return list(text_string_to_metric_families(response.read().decode('utf-8')))
         finally:
@@ -150,32 +150,30 @@ class Waiter(object):
     its old heartbeat.
     """
 
-    def __init__(self, gateway, pool, branch, wall_clock=time.time, clock=time.monotonic):
+    def __init__(self, gateway, pool, branch):
         self.gateway = gateway
         self.grouping_key = dict(pool=pool, branch=branch, waiter=_waiter_id())
-        self._wall_clock = wall_clock
-        self._clock = clock
         self._since = None
         self._next_heartbeat = None
 
     def register(self):
         if self._since is None:
-            self._since = self._wall_clock()
+            self._since = time.time()
         self._beat()
 
     def heartbeat(self):
-        if self._clock() >= self._next_heartbeat:
+        if time.monotonic() >= self._next_heartbeat:
             self._beat()
 
     def unregister(self):
         self.gateway.delete(self.grouping_key)
 
     def _beat(self):
-        self._next_heartbeat = self._clock() + HEARTBEAT_SECONDS
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         self.gateway.replace(self.grouping_key, _registry_with_gauges([
             ('lockpool_waiter_since_timestamp_seconds', 'When this run started waiting for a lock (Unix time).', self._since),
             (HEARTBEAT_METRIC, 'Last sign of life of this waiting run (Unix time); stale when the run was killed.',
-             self._wall_clock()),
+             time.time()),
         ]))
 
 
@@ -193,14 +191,12 @@ class OperationMetrics(transaction.Observer):
     reported (outcome ``timed_out`` or ``failed``) and then propagates.
     """
 
-    def __init__(self, gateway, pool, branch, operation_of, clock=time.monotonic, wall_clock=time.time):
+    def __init__(self, gateway, pool, branch, operation_of):
         self.gateway = gateway
         self.pool = pool
         self.branch = branch
         self._operation_of = operation_of
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self.waiter = Waiter(gateway, pool, branch, wall_clock, clock)
+        self.waiter = Waiter(gateway, pool, branch)
         self._started = None
         self._wait_started = None
         self.waited = 0.0
@@ -209,16 +205,16 @@ class OperationMetrics(transaction.Observer):
         self.lock_counts = None
 
     def __enter__(self):
-        self._started = self._clock()
+        self._started = time.monotonic()
         return self
 
     def __exit__(self, exc_type, exc, traceback):
-        duration = self._clock() - self._started
+        duration = time.monotonic() - self._started
         operation = self._operation_of(self.decision)
         if exc_type is None:
             self._push_pix4d(operation, duration)
         self._push_outcome(operation, _outcome_name(exc_type, self.decision), duration)
-        purge_stale_waiters(self.gateway, self._wall_clock())
+        purge_stale_waiters(self.gateway, time.time())
         return False
 
     # -- transaction.Observer ---------------------------------------------------------
@@ -228,14 +224,14 @@ class OperationMetrics(transaction.Observer):
 
     def waiting_started(self, decision):
         self.decision = decision
-        self._wait_started = self._clock()
+        self._wait_started = time.monotonic()
         self.waiter.register()
 
     def still_waiting(self):
         self.waiter.heartbeat()
 
     def waiting_ended(self):
-        self.waited += self._clock() - self._wait_started
+        self.waited += time.monotonic() - self._wait_started
         self.waiter.unregister()
 
     def finished(self, outcome):
@@ -266,7 +262,7 @@ class OperationMetrics(transaction.Observer):
                                  ('lockpool_operation_push_races_lost',
                                   'Push races the last run with this outcome lost (and retried).', self.races),
                                  ('lockpool_operation_last_timestamp_seconds',
-                                  'When the last run with this outcome ended (Unix time).', self._wall_clock()),
+                                  'When the last run with this outcome ended (Unix time).', time.time()),
                              ]))
 
 
