@@ -27,6 +27,7 @@ import contextlib
 import functools
 import os
 import socket
+import threading
 import time
 import uuid
 from urllib.request import urlopen
@@ -145,31 +146,38 @@ def _waiter_id():
 class Waiter(object):
     """This run's place in the pool's queue: its own group on the gateway while it waits.
 
-    The group is re-pushed every HEARTBEAT_SECONDS with a fresh heartbeat, so a
-    waiter that was killed (and could not delete its group) is recognised by
-    its old heartbeat.
+    A thread re-pushes the group with a fresh heartbeat every HEARTBEAT_SECONDS
+    while the run waits, so a waiter that was killed (and could not delete its
+    group) is recognised by its old heartbeat.
     """
 
     def __init__(self, gateway, pool, branch):
         self.gateway = gateway
         self.grouping_key = dict(pool=pool, branch=branch, waiter=_waiter_id())
         self._since = None
-        self._next_heartbeat = None
+        self._stop = None
+        self._heartbeat = None
 
     def register(self):
         if self._since is None:
             self._since = time.time()
         self._beat()
-
-    def heartbeat(self):
-        if time.monotonic() >= self._next_heartbeat:
-            self._beat()
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._keep_beating, args=(self._stop,), name='lockpool-heartbeat')
+        self._heartbeat.daemon = True
+        self._heartbeat.start()
 
     def unregister(self):
+        """Stop the heartbeat first, so that no heartbeat pushes the group again after it is deleted."""
+        self._stop.set()
+        self._heartbeat.join()
         self.gateway.delete(self.grouping_key)
 
+    def _keep_beating(self, stop):
+        while not stop.wait(HEARTBEAT_SECONDS):
+            self._beat()
+
     def _beat(self):
-        self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         self.gateway.replace(self.grouping_key, _registry_with_gauges([
             ('lockpool_waiter_since_timestamp_seconds', 'When this run started waiting for a lock (Unix time).', self._since),
             (HEARTBEAT_METRIC, 'Last sign of life of this waiting run (Unix time); stale when the run was killed.',
@@ -227,16 +235,13 @@ class OperationMetrics(transaction.Observer):
         self._wait_started = time.monotonic()
         self.waiter.register()
 
-    def still_waiting(self):
-        self.waiter.heartbeat()
-
     def waiting_ended(self):
         self.waited += time.monotonic() - self._wait_started
         self.waiter.unregister()
 
-    def finished(self, outcome):
-        self.decision = outcome.decision
-        self.lock_counts = _lock_counts(outcome.final_snapshot(), self.pool)
+    def finished(self, decision, snapshot):
+        self.decision = decision
+        self.lock_counts = _lock_counts(snapshot, self.pool)
 
     # -- pushing ----------------------------------------------------------------------
 

@@ -225,15 +225,19 @@ def absent_decider(request, name):
 # -- running one ------------------------------------------------------------------
 
 def execute(cache, request, decide, name=None, observer=None):
-    """Run a decider and turn its outcome into the module's result fields; ``observer`` see transaction.run."""
+    """Run a decider and turn its outcome into the module's result fields; ``observer``: a transaction.Observer."""
     outcome = transaction.run(cache, decide, check_mode=request.check_mode, wait_for_lock=request.wait,
                               timeout=request.timeout, poll_interval=request.poll_interval, observer=observer)
     decision = outcome.decision
     changed = decision.kind == transaction.CHANGE
     lock_file = decision.lock
-    snapshot = outcome.final_snapshot()
     if outcome.commit is not None:
+        snapshot = transaction.Snapshot(cache, outcome.commit)
         lock_file = _locate(snapshot, request.pool, lock_file.name)
+    else:
+        snapshot = outcome.snapshot
+    if observer is not None:
+        observer.finished(decision, snapshot)
     if lock_file is None or lock_file.sha is None:
         lock = absent_lock(request.pool, name if lock_file is None else lock_file.name)
         if lock_file is not None:

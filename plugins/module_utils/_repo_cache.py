@@ -273,18 +273,15 @@ class RepoCache(object):
         except (IOError, OSError):
             return None
 
-    def wait_for_change(self, known, poll_interval, deadline, clock=time.monotonic, sleep=time.sleep, tick=None):
+    def wait_for_change(self, known, poll_interval, deadline, clock=time.monotonic, sleep=time.sleep):
         """Return when the branch has moved from ``known`` or ``deadline`` (monotonic, None = never) passes.
 
         A push made from this machine is seen within a tenth of a second; the server
-        is asked (ls-remote, not a fetch) every ``poll_interval`` seconds. ``tick``,
-        when given, is called on every turn of the loop (about ten times a second).
+        is asked (ls-remote, not a fetch) every ``poll_interval`` seconds.
         """
         next_remote_check = clock() + poll_interval
         announced_at_start = self._announced()
         while deadline is None or clock() < deadline:
-            if tick is not None:
-                tick()
             if self._announced() != announced_at_start:
                 return
             now = clock()

@@ -48,6 +48,28 @@ def wait(lock, reason, before=None, after=None):
     return Decision(WAIT, lock, (), None, None, reason, before, after)
 
 
+class Observer(object):
+    """Told what a run goes through (metrics hook in here); this base class ignores it all.
+
+    run() calls ``race_lost()`` after each lost push race, and brackets each wait
+    for the branch to move with ``waiting_started(decision)`` and
+    ``waiting_ended()`` (also when the wait is interrupted). operations.execute
+    calls ``finished(decision, snapshot)`` with the state the run left the branch in.
+    """
+
+    def race_lost(self):
+        pass
+
+    def waiting_started(self, decision):
+        pass
+
+    def waiting_ended(self):
+        pass
+
+    def finished(self, decision, snapshot):
+        pass
+
+
 class Snapshot(object):
     """The branch at one commit, read through the cache."""
 
@@ -75,40 +97,7 @@ class Snapshot(object):
         return self.cache.last_commit(self.head, path)
 
 
-class Outcome(namedtuple('Outcome', 'decision snapshot commit races waited')):
-    """How a transaction ended: the last decision, the state it was made on, the pushed sha or None."""
-
-    __slots__ = ()
-
-    def final_snapshot(self):
-        """The branch as this run left it: the pushed commit, or the state the decision was made on."""
-        if self.commit is None:
-            return self.snapshot
-        return Snapshot(self.snapshot.cache, self.commit)
-
-
-class Observer(object):
-    """Told what a transaction goes through (metrics hook in here); this base class ignores it all.
-
-    ``waiting_started(decision)`` and ``waiting_ended()`` bracket each wait for the
-    branch to move (``waiting_ended`` also when the wait is interrupted), and
-    ``still_waiting()`` is called about ten times a second in between.
-    """
-
-    def race_lost(self):
-        pass
-
-    def waiting_started(self, decision):
-        pass
-
-    def still_waiting(self):
-        pass
-
-    def waiting_ended(self):
-        pass
-
-    def finished(self, outcome):
-        pass
+Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
 
 
 def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_interval=10.0,
@@ -117,8 +106,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
 
     ``timeout`` (seconds, 0 = no limit) bounds waiting and race retries. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
-    and whose ``snapshot`` is the state the decision was made on. ``observer``
-    (an Observer) is told about lost races, waits and the outcome.
+    and whose ``snapshot`` is the state the decision was made on.
     """
     observer = observer or Observer()
     started = clock()
@@ -132,7 +120,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             if decision.kind == CHANGE and not check_mode:
                 sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
                 if cache.push(sha):
-                    return _finished(observer, Outcome(decision, snapshot, sha, races, waited))
+                    return Outcome(decision, snapshot, sha, races, waited)
                 races += 1
                 observer.race_lost()
         if decision.kind == CHANGE and not check_mode:
@@ -144,17 +132,12 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             wait_started = clock()
             observer.waiting_started(decision)
             try:
-                cache.wait_for_change(snapshot.head, poll_interval, deadline, tick=observer.still_waiting)
+                cache.wait_for_change(snapshot.head, poll_interval, deadline)
             finally:
                 observer.waiting_ended()
             waited += clock() - wait_started
             continue
-        return _finished(observer, Outcome(decision, snapshot, None, races, waited))
-
-
-def _finished(observer, outcome):
-    observer.finished(outcome)
-    return outcome
+        return Outcome(decision, snapshot, None, races, waited)
 
 
 def _check_deadline(deadline, clock, timeout, reason):

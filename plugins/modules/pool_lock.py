@@ -106,8 +106,9 @@ options:
   prometheus_push_gateway:
     description:
       - URL of a Prometheus Pushgateway (for example V(http://pushgateway:9091)) to push this run's metrics to
-        when it ends, whatever its outcome: the Pix4D fork of the pool-resource's C(resource_pool_*) metrics,
-        and ours (C(lockpool_*)): wait time, push races lost, outcome, and the runs waiting for a lock right now.
+        when it ends, whatever its outcome. These are the C(resource_pool_*) metrics of the Pix4D fork of the
+        pool-resource, and ours (C(lockpool_*)) with wait time, push races lost, outcome, and the runs waiting
+        for a lock right now.
       - While the task waits for a lock, it keeps its own group on the gateway up to date (every 5 seconds)
         and deletes it when it stops waiting.
       - A push that fails is a warning; it never fails the task.
