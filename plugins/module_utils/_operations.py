@@ -224,10 +224,10 @@ def absent_decider(request, name):
 
 # -- running one ------------------------------------------------------------------
 
-def execute(cache, request, decide, name=None):
-    """Run a decider and turn its outcome into the module's result fields."""
+def execute(cache, request, decide, name=None, observer=None):
+    """Run a decider and turn its outcome into the module's result fields; ``observer``: a transaction.Observer."""
     outcome = transaction.run(cache, decide, check_mode=request.check_mode, wait_for_lock=request.wait,
-                              timeout=request.timeout, poll_interval=request.poll_interval)
+                              timeout=request.timeout, poll_interval=request.poll_interval, observer=observer)
     decision = outcome.decision
     changed = decision.kind == transaction.CHANGE
     lock_file = decision.lock
@@ -236,6 +236,8 @@ def execute(cache, request, decide, name=None):
         lock_file = _locate(snapshot, request.pool, lock_file.name)
     else:
         snapshot = outcome.snapshot
+    if observer is not None:
+        observer.finished(decision, snapshot)
     if lock_file is None or lock_file.sha is None:
         lock = absent_lock(request.pool, name if lock_file is None else lock_file.name)
         if lock_file is not None:

@@ -48,6 +48,28 @@ def wait(lock, reason, before=None, after=None):
     return Decision(WAIT, lock, (), None, None, reason, before, after)
 
 
+class Observer(object):
+    """Told what a run goes through (metrics hook in here); this base class ignores it all.
+
+    run() calls ``race_lost()`` after each lost push race, and brackets each wait
+    for the branch to move with ``waiting_started(decision)`` and
+    ``waiting_ended()`` (also when the wait is interrupted). operations.execute
+    calls ``finished(decision, snapshot)`` with the state the run left the branch in.
+    """
+
+    def race_lost(self):
+        pass
+
+    def waiting_started(self, decision):
+        pass
+
+    def waiting_ended(self):
+        pass
+
+    def finished(self, decision, snapshot):
+        pass
+
+
 class Snapshot(object):
     """The branch at one commit, read through the cache."""
 
@@ -82,7 +104,7 @@ Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
 
 
 def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_interval=10.0,
-        clock=time.monotonic):
+        clock=time.monotonic, observer=None):
     """Run ``decide`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
     ``timeout`` (seconds, 0 = no limit) bounds waiting and race retries. Returns
@@ -95,6 +117,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
     stands when a push from this machine has just woken us (the cache holds that
     push). Any other decision is made again on freshly fetched state.
     """
+    observer = observer or Observer()
     started = clock()
     deadline = started + timeout if timeout else None
     races = 0
@@ -116,13 +139,18 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             continue
         if decision.kind == CHANGE and not check_mode:
             races += 1
+            observer.race_lost()
             _check_deadline(deadline, clock, timeout, 'the push kept losing races (%d lost)' % races)
             race_backoff(races)
             continue
         if decision.kind == WAIT and wait_for_lock and not check_mode:
             _check_deadline(deadline, clock, timeout, decision.reason)
             wait_started = clock()
-            woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, announced, poll_interval, deadline)
+            observer.waiting_started(decision)
+            try:
+                woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, announced, poll_interval, deadline)
+            finally:
+                observer.waiting_ended()
             waited += clock() - wait_started
             continue
         return Outcome(decision, snapshot, None, races, waited)

@@ -103,6 +103,24 @@ options:
       - Accepts C(10s), C(90m), C(1h) or seconds.
     type: raw
     default: 10s
+  prometheus_push_gateway:
+    description:
+      - URL of a Prometheus Pushgateway (for example V(http://pushgateway:9091)) to push this run's metrics to
+        when it ends, whatever its outcome. These are the C(resource_pool_*) metrics of the Pix4D fork of the
+        pool-resource, and ours (C(lockpool_*)) with wait time, push races lost, outcome, and the runs waiting
+        for a lock right now.
+      - While the task waits for a lock, it keeps its own group on the gateway up to date (every 5 seconds)
+        and deletes it when it stops waiting.
+      - A push that fails is a warning; it never fails the task.
+      - Nothing is pushed in check mode.
+      - If not set, the environment variable E(LOCKPOOL_PROMETHEUS_PUSH_GATEWAY) is used.
+      - Needs the Python library C(prometheus-client). See C(docs/metrics.md) for every metric and label.
+    type: str
+  prometheus_job:
+    description:
+      - The C(job) the metrics are pushed under. The Pix4D fork uses V(concourse_resource_pool).
+    type: str
+    default: lockpool
 '''
 
 EXAMPLES = r'''
@@ -215,7 +233,7 @@ waiting_for:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
 from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options, url_secrets
@@ -223,6 +241,12 @@ from ansible_collections.lockpool.git.plugins.module_utils._durations import par
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR, metadata_bytes
+from ansible_collections.lockpool.git.plugins.module_utils._metrics import (
+    DEFAULT_JOB,
+    HAS_PROMETHEUS_CLIENT,
+    PROMETHEUS_CLIENT_IMPORT_ERROR,
+    operation_metrics,
+)
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
 
@@ -241,6 +265,8 @@ def argument_spec():
         wait=dict(type='bool', default=True),
         timeout=dict(type='raw', default=0),
         retry_delay=dict(type='raw', default='10s'),
+        prometheus_push_gateway=dict(type='str', fallback=(env_fallback, ['LOCKPOOL_PROMETHEUS_PUSH_GATEWAY'])),
+        prometheus_job=dict(type='str', default=DEFAULT_JOB),
     )
     return spec
 
@@ -257,7 +283,7 @@ def decider(params, request):
     return operations.absent_decider(request, name)
 
 
-def run_module(module):
+def run_module(module, observer):
     params = module.params
     request = operations.Request(
         pool=params['pool'],
@@ -273,7 +299,7 @@ def run_module(module):
     decide = decider(params, request)
     with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
         with RepoCache(remote) as cache:
-            result = operations.execute(cache, request, decide, params['name'])
+            result = operations.execute(cache, request, decide, params['name'], observer)
     if params['state'] == 'claimed':
         result['acquired'] = result['lock']['state'] == 'claimed' and result['waiting_for'] is None
         if not result['acquired'] and not params['name']:
@@ -298,8 +324,11 @@ def main():
         module.fail_json(msg=missing_required_lib('GitPython'), exception=str(GITPYTHON_IMPORT_ERROR))
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
+    if module.params['prometheus_push_gateway'] and not HAS_PROMETHEUS_CLIENT:
+        module.fail_json(msg=missing_required_lib('prometheus-client'), exception=str(PROMETHEUS_CLIENT_IMPORT_ERROR))
     try:
-        result = run_module(module)
+        with operation_metrics(module.params, module.check_mode, module.warn) as observer:
+            result = run_module(module, observer)
     except LockpoolError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

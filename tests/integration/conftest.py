@@ -3,6 +3,7 @@
 import pytest
 
 from support.http_server import HttpGitServer
+from support.pushgateway import Pushgateway
 from support.repos import make_lock_repo
 from support.servers import GitDaemon
 from support.ssh_server import SshServer
@@ -48,3 +49,14 @@ def http_server(tmp_path_factory):
     server = HttpGitServer(base, root).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope='session')
+def pushgateway():
+    """Debian's prometheus-pushgateway on a free loopback port, shared by the session (tests use their own job)."""
+    try:
+        gateway = Pushgateway().start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield gateway
+    gateway.stop()

@@ -20,27 +20,56 @@ def module_env(extra=None):
     return env
 
 
-def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
-    """Run ``lockpool.git.<name>`` with ``args``; returns its JSON result (``failed`` set on a failure)."""
+class RunningModule(object):
+    """A module started in the background; ``result()`` waits for it and returns its JSON result."""
+
+    def __init__(self, process, args_path):
+        self.process = process
+        self._args_path = args_path
+
+    def result(self, timeout=120):
+        try:
+            stdout, stderr = self.process.communicate(timeout=timeout)
+        finally:
+            if self.process.poll() is not None:
+                os.unlink(self._args_path)
+        try:
+            result = json.loads(stdout)
+        except ValueError:
+            raise AssertionError('module printed no JSON (rc=%s): %s %s' % (self.process.returncode, stdout, stderr))
+        result['rc'] = self.process.returncode
+        result['stderr'] = stderr
+        return result
+
+    def kill(self):
+        """SIGKILL: the module gets no chance to clean up, as when a machine or a CI agent dies."""
+        self.process.kill()
+        self.process.wait()
+        os.unlink(self._args_path)
+
+
+def start_module(name, args, check_mode=False, diff=False, env=None):
+    """Start ``lockpool.git.<name>`` with ``args`` in the background; returns a RunningModule."""
     module_args = dict(args)
     module_args['_ansible_check_mode'] = check_mode
     module_args['_ansible_diff'] = diff
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
         json.dump({'ANSIBLE_MODULE_ARGS': module_args}, handle)
         path = handle.name
+    process = subprocess.Popen(
+        [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, path],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=module_env(env))
+    return RunningModule(process, path)
+
+
+def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
+    """Run ``lockpool.git.<name>`` with ``args``; returns its JSON result (``failed`` set on a failure)."""
+    running = start_module(name, args, check_mode=check_mode, diff=diff, env=env)
     try:
-        completed = subprocess.run(
-            [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, path],
-            capture_output=True, text=True, env=module_env(env), timeout=timeout)
-    finally:
-        os.unlink(path)
-    try:
-        result = json.loads(completed.stdout)
-    except ValueError:
-        raise AssertionError('module printed no JSON (rc=%s): %s %s' % (completed.returncode, completed.stdout, completed.stderr))
-    result['rc'] = completed.returncode
-    result['stderr'] = completed.stderr
-    return result
+        return running.result(timeout)
+    except subprocess.TimeoutExpired:
+        running.kill()
+        raise
 
 
 def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, check=False):

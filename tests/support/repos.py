@@ -91,3 +91,20 @@ def last_message(bare, branch='main'):
 
 def commit_count(bare, branch='main'):
     return int(git('rev-list', '--count', 'refs/heads/' + branch, cwd=str(bare)).strip())
+
+
+_RACING_HOOK = '''#!/bin/sh
+# Another pusher wins the race once: the branch moves while the first push that arrives is being received.
+[ -e "$GIT_DIR/raced" ] && exit 0
+touch "$GIT_DIR/raced"
+other=$(echo "someone else pushed first" | git -c user.name=other -c user.email=other@localhost commit-tree "$(git rev-parse "$2^{tree}")" -p "$2")
+git update-ref "$1" "$other" "$2"
+'''
+
+
+def lose_next_push_race(bare):
+    """Make the next push to ``bare`` lose a real race (the server's branch moves under it); later pushes land."""
+    hook = os.path.join(str(bare), 'hooks', 'update')
+    with open(hook, 'w') as handle:
+        handle.write(_RACING_HOOK)
+    os.chmod(hook, 0o755)
