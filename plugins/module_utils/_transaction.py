@@ -8,18 +8,24 @@ Snapshot) and returns a Decision: nothing to do, a change to push, or wait until
 the branch moves. The loop here runs it on fresh state until the change lands,
 so a decision is never pushed on top of state it did not see. A push either
 lands whole or not at all, so a failed run leaves the remote exactly as it was.
+A cache that git finds damaged is rebuilt and the attempt made once more.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import time
 from collections import namedtuple
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import read_pool
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
+
+# Test hook, inert in production: a test sets this variable to a phase name to park a run there and kill it.
+TEST_PAUSE_VARIABLE = 'LOCKPOOL_TEST_PAUSE_AT'
+TEST_PAUSE_SECONDS = 60
 
 NOTHING = 'nothing'
 CHANGE = 'change'
@@ -82,24 +88,22 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
         clock=time.monotonic):
     """Run ``decide`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
-    ``timeout`` (seconds, 0 = no limit) bounds waiting and race retries. Returns
+    ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
     and whose ``snapshot`` is the state the decision was made on.
     """
     started = clock()
     deadline = started + timeout if timeout else None
+    cache.deadline = deadline
     races = 0
     waited = 0.0
     while True:
-        with cache.exclusive():
-            snapshot = Snapshot(cache, cache.fetch())
-            decision = decide(snapshot)
-            if decision.kind == CHANGE and not check_mode:
-                sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
-                if cache.push(sha):
-                    return Outcome(decision, snapshot, sha, races, waited)
-                races += 1
+        snapshot, decision, pushed = _attempt(cache, decide, check_mode)
+        if pushed:
+            _pause_for_tests('after-push')
+            return Outcome(decision, snapshot, pushed, races, waited)
         if decision.kind == CHANGE and not check_mode:
+            races += 1
             _check_deadline(deadline, clock, timeout, 'the push kept losing races (%d lost)' % races)
             race_backoff(races)
             continue
@@ -108,8 +112,41 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             wait_started = clock()
             cache.wait_for_change(snapshot.head, poll_interval, deadline)
             waited += clock() - wait_started
+            _check_deadline(deadline, clock, timeout, decision.reason)
             continue
         return Outcome(decision, snapshot, None, races, waited)
+
+
+def _attempt(cache, decide, check_mode):
+    """Under the cache lock, decide on fresh state and push; on a damaged cache, rebuild it and try once more.
+
+    Returns (snapshot, decision, the pushed sha or None).
+    """
+    with cache.exclusive():
+        try:
+            return _decide_and_push(cache, decide, check_mode)
+        except CacheDamagedError:
+            cache.rebuild()
+        return _decide_and_push(cache, decide, check_mode)
+
+
+def _decide_and_push(cache, decide, check_mode):
+    with cache.damage_guard():
+        snapshot = Snapshot(cache, cache.fetch())
+        decision = decide(snapshot)
+        if decision.kind != CHANGE or check_mode:
+            return snapshot, decision, None
+        _pause_for_tests('before-commit')
+        sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
+        _pause_for_tests('after-commit')
+        return snapshot, decision, sha if cache.push(sha) else None
+
+
+def _pause_for_tests(phase):
+    """Park here for a while when the test hook names ``phase``, telling the test on stderr; else do nothing."""
+    if os.environ.get(TEST_PAUSE_VARIABLE) == phase:
+        os.write(2, ('lockpool: paused at %s\n' % phase).encode('ascii'))
+        time.sleep(TEST_PAUSE_SECONDS)
 
 
 def _check_deadline(deadline, clock, timeout, reason):

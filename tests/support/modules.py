@@ -20,18 +20,26 @@ def module_env(extra=None):
     return env
 
 
-def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
-    """Run ``lockpool.git.<name>`` with ``args``; returns its JSON result (``failed`` set on a failure)."""
+def write_module_args(args, check_mode=False, diff=False):
+    """The file Ansible would hand the module: ``args`` as ANSIBLE_MODULE_ARGS. Returns its path."""
     module_args = dict(args)
     module_args['_ansible_check_mode'] = check_mode
     module_args['_ansible_diff'] = diff
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
         json.dump({'ANSIBLE_MODULE_ARGS': module_args}, handle)
-        path = handle.name
+        return handle.name
+
+
+def module_command(name, args_path):
+    return [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, args_path]
+
+
+def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
+    """Run ``lockpool.git.<name>`` with ``args``; returns its JSON result (``failed`` set on a failure)."""
+    path = write_module_args(args, check_mode, diff)
     try:
-        completed = subprocess.run(
-            [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, path],
-            capture_output=True, text=True, env=module_env(env), timeout=timeout)
+        completed = subprocess.run(module_command(name, path), capture_output=True, text=True,
+                                   env=module_env(env), timeout=timeout)
     finally:
         os.unlink(path)
     try:
