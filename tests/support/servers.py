@@ -59,22 +59,26 @@ class GitDaemon(object):
         if self.process is not None:
             stop(self.process)
 
-    def descendants(self):
-        """Pids of the processes the daemon started to serve clients (receive-pack, upload-pack, hooks)."""
-        children, found = {}, []
-        for entry in os.listdir('/proc'):
-            if entry.isdigit():
-                try:
-                    with open('/proc/%s/stat' % entry) as handle:
-                        parent = int(handle.read().rsplit(')', 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                children.setdefault(parent, []).append(int(entry))
-        queue = [self.process.pid]
+    def serving(self):
+        """Pids of the processes serving clients now (``git daemon --serve`` children, receive-pack, hooks)."""
+        children = {}
+        for entry in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open('/proc/%s/stat' % entry) as handle:
+                    parent = int(handle.read().rsplit(')', 1)[1].split()[1])
+                with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                    command = handle.read().split(b'\0')
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append((int(entry), b'--serve' in command))
+        found = []
+        queue = [(self.process.pid, False)]
         while queue:
-            kids = children.get(queue.pop(), [])
-            found += kids
-            queue += kids
+            pid, serving = queue.pop()
+            for child, child_serves in children.get(pid, []):
+                if serving or child_serves:
+                    found.append(child)
+                queue.append((child, serving or child_serves))
         return found
 
 
