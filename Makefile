@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(COLLECTIONS)
 export LOCKPOOL_PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: demo test unit integration venv link system-packages clean
+.PHONY: demo test unit integration stress venv link system-packages clean
 
 demo: venv link
 	$(PY) demo/run.py
@@ -22,6 +22,10 @@ unit: venv link
 
 integration: venv link system-packages
 	$(VENV)/bin/pytest tests/integration
+
+# Not part of `make test`: 16 processes x 300 acquisitions on 4 locks over git daemon; writes docs/reliability.md.
+stress: venv link system-packages
+	PYTHONPATH=$(COLLECTIONS):$(CURDIR)/tests $(PY) -m support.load 16 300 4 --report docs/reliability.md
 
 venv: $(VENV)/.installed
 

@@ -228,7 +228,7 @@ class RepoCache(object):
             started = time.monotonic()
             status, out, err = self._run(args, timeout=timeout)
             if status != 0 and time.monotonic() - started >= timeout:
-                return status, out, 'fatal: no answer within %gs' % round(timeout, 1)
+                return status, out, 'no answer within %gs' % round(timeout, 1)
             if status == 0 or not _TRANSIENT.search(err) or attempt == TRANSIENT_RETRIES - 1:
                 return status, out, err
             pause = 0.5 * (attempt + 1)
