@@ -46,6 +46,17 @@ def scrub_url(url):
     return _URL_USERINFO.sub(lambda m: m.group('scheme') + '***@', url)
 
 
+def url_secret(url):
+    """The secret in ``url``'s user info: the password of ``user:password@``, or an http(s) ``token@``; else None."""
+    match = _URL_USERINFO.search(url or '')
+    if not match or not match.group('userinfo'):
+        return None
+    user, colon, password = match.group('userinfo').partition(':')
+    if colon:
+        return password or None
+    return user if match.group('scheme').lower() in ('http://', 'https://') else None
+
+
 def default_cache_dir():
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
     return os.path.join(base, 'lockpool')

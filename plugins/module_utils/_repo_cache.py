@@ -222,7 +222,10 @@ class RepoCache(object):
         return max(MIN_NETWORK_TIMEOUT, min(self.network_timeout, self.deadline - time.monotonic()))
 
     def _network(self, what, args):
-        """Run a git command that talks to the server, retrying transient failures while time is left."""
+        """Run a git command that talks to the server, retrying transient failures while time is left.
+
+        ``args`` put --end-of-options before the URL: a URL such as ``--upload-pack=<command>`` must never be an option.
+        """
         for attempt in range(TRANSIENT_RETRIES):
             timeout = self._time_left()
             started = time.monotonic()
@@ -246,7 +249,7 @@ class RepoCache(object):
     def remote_head(self):
         """The branch's commit on the server right now (one cheap round trip), or None if absent."""
         ref = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network('ls-remote', ['ls-remote', self.remote.url, ref])
+        status, out, err = self._network('ls-remote', ['ls-remote', '--end-of-options', self.remote.url, ref])
         if status != 0:
             raise self._network_error('read', err)
         for line in out.splitlines():
@@ -263,7 +266,7 @@ class RepoCache(object):
         """Bring the branch into the cache; returns its commit sha. Caller holds exclusive()."""
         self._remove_stale_ref_locks()
         refspec = '+refs/heads/%s:%s' % (self.remote.branch, self._ref)
-        status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', self.remote.url, refspec])
+        status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--end-of-options', self.remote.url, refspec])
         if status != 0:
             if "couldn't find remote ref" in err:
                 raise RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
@@ -348,7 +351,7 @@ class RepoCache(object):
         is looked up on the server: if it landed, it counts as landed.
         """
         target = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network('push', ['push', '--porcelain', self.remote.url, '%s:%s' % (sha, target)])
+        status, out, err = self._network('push', ['push', '--porcelain', '--end-of-options', self.remote.url, '%s:%s' % (sha, target)])
         if status == 0:
             self._record_push(sha)
             return True

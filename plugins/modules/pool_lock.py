@@ -218,7 +218,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
-from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
+from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options, url_secret
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
@@ -293,6 +293,9 @@ def main():
         required_if=[('state', 'released', ['name']), ('state', 'present', ['name']), ('state', 'absent', ['name'])],
         supports_check_mode=True,
     )
+    secret = url_secret(module.params['repo'])
+    if secret:
+        module.no_log_values.add(secret)
     if not HAS_GITPYTHON:
         module.fail_json(msg=missing_required_lib('GitPython'), exception=str(GITPYTHON_IMPORT_ERROR))
     if not HAS_YAML:
