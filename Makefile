@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(COLLECTIONS)
 export LOCKPOOL_PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: demo test unit integration stress venv link system-packages clean
+.PHONY: demo test unit integration stress sanity venv link system-packages clean
 
 demo: venv link
 	$(PY) demo/run.py
@@ -22,6 +22,10 @@ unit: venv link
 
 integration: venv link system-packages
 	$(VENV)/bin/pytest tests/integration
+
+# ansible-test sanity and units on a copy of the tracked files (run by .ci/run after `make test`).
+sanity: venv
+	.ci/ansible-test
 
 # Not part of `make test`: 16 processes x 300 acquisitions on 4 locks over git daemon; writes docs/reliability.md.
 stress: venv link system-packages

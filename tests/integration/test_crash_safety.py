@@ -50,7 +50,7 @@ def reached_pause(process, limit=60):
     """True once the run says it is parked at its phase; False when it ended without getting there."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stderr], [], [], deadline - time.monotonic())
+        ready = select.select([process.stderr], [], [], deadline - time.monotonic())[0]
         line = process.stderr.readline() if ready else ''
         if not line:
             return False

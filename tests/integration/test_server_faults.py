@@ -78,7 +78,7 @@ def test_a_server_stopped_while_a_run_waits_fails_clearly_and_works_once_restart
         time.sleep(2)
         daemon.stop()
         stopped = time.monotonic()
-        output, _ = waiting.communicate(timeout=120)
+        output = waiting.communicate(timeout=120)[0]
         took = time.monotonic() - stopped
         os.unlink(path)
 

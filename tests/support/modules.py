@@ -39,7 +39,7 @@ def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
     path = write_module_args(args, check_mode, diff)
     try:
         completed = subprocess.run(module_command(name, path), capture_output=True, text=True,
-                                   env=module_env(env), timeout=timeout)
+                                   env=module_env(env), timeout=timeout, check=False)
     finally:
         os.unlink(path)
     try:
@@ -64,4 +64,4 @@ def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, 
     playbook_env = module_env(dict(ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_STDOUT_CALLBACK='default',
                                    ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0'))
     playbook_env.update(env or {})
-    return subprocess.run(command, capture_output=True, text=True, env=playbook_env, timeout=timeout)
+    return subprocess.run(command, capture_output=True, text=True, env=playbook_env, timeout=timeout, check=False)
