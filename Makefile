@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(COLLECTIONS)
 export LOCKPOOL_PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: demo test unit integration bench venv link system-packages clean
+.PHONY: demo test unit integration bench stress sanity venv link system-packages clean
 
 demo: venv link
 	$(PY) demo/run.py
@@ -26,6 +26,14 @@ integration: venv link system-packages
 # Benchmarks: a few minutes; prints the table, writes bench/results/latest.json and docs/performance.md.
 bench: venv link system-packages
 	$(PY) bench/run.py
+
+# ansible-test sanity and units on a copy of the tracked files (run by .ci/run after `make test`).
+sanity: venv
+	.ci/ansible-test
+
+# Not part of `make test`: 16 processes x 300 acquisitions on 4 locks over git daemon; writes docs/reliability.md.
+stress: venv link system-packages
+	PYTHONPATH=$(COLLECTIONS):$(CURDIR)/tests $(PY) -m support.load 16 300 4 --report docs/reliability.md
 
 venv: $(VENV)/.installed
 

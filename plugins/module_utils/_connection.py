@@ -66,9 +66,18 @@ def scrub_url(url):
 
 
 def url_secrets(url):
-    """The passwords written into ``url`` (``scheme://user:password@host``), for Ansible to mask in its output."""
-    return [match.group('userinfo').partition(':')[2] for match in _URL_USERINFO.finditer(url or '')
-            if ':' in match.group('userinfo')]
+    """The secrets written into ``url``, for Ansible to mask in its output.
+
+    The password of ``scheme://user:password@host``, or the token of an http(s) ``token@host``.
+    """
+    secrets = []
+    for match in _URL_USERINFO.finditer(url or ''):
+        user, colon, password = match.group('userinfo').partition(':')
+        if colon and password:
+            secrets.append(password)
+        elif not colon and user and match.group('scheme').lower() in ('http://', 'https://'):
+            secrets.append(user)
+    return secrets
 
 
 def default_cache_dir():

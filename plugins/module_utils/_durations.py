@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
@@ -34,6 +35,6 @@ def parse_duration(value, option='duration'):
             if not _WHOLE.match(text):
                 raise InvalidInputError('%s must be a duration such as 10s, 90m or 1h, got %r' % (option, value))
             seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
-    if seconds < 0 or seconds != seconds:
+    if seconds < 0 or math.isnan(seconds):
         raise InvalidInputError('%s must not be negative, got %r' % (option, value))
     return seconds

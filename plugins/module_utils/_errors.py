@@ -44,5 +44,9 @@ class RepositoryError(LockpoolError):
     """The lock repository could not be read or written (unreachable, auth, missing branch)."""
 
 
+class CacheDamagedError(RepositoryError):
+    """The local cache cannot be used as it is (corrupt object, bad ref, ...); the engine rebuilds it once."""
+
+
 class PushRejectedError(RepositoryError):
     """The server refused a push for a reason other than a lost race."""

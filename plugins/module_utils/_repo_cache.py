@@ -9,25 +9,35 @@ run on the machine. Commits are built with plumbing in a private temporary index
 fetching and pushing happen under a file lock, so two runs on one machine never
 update the cache's refs at once. Fetch updates only what is new, so the cost of
 an operation does not grow with the repository's history.
+
+The cache heals itself: it is created aside and renamed into place, leftovers of
+killed runs are swept under the file lock, and a cache that git finds damaged
+raises CacheDamagedError, on which the transaction rebuilds it (``rebuild``) and
+tries once more. With a ``deadline`` set, no git command and no wait for the file
+lock outlives it.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import configparser
 import contextlib
+import errno
 import fcntl
+import glob
 import hashlib
 import io
 import os
 import random
 import re
 import shutil
-import tempfile
 import time
 from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
+    CacheDamagedError,
+    LockTimeoutError,
     PushRejectedError,
     RepositoryError,
 )
@@ -36,6 +46,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import Delete
 try:
     import git
     from gitdb import IStream
+    from gitdb.exc import ODBError
     HAS_GITPYTHON = True
     GITPYTHON_IMPORT_ERROR = None
 except ImportError as exc:  # guarded: modules report it with missing_required_lib
@@ -43,6 +54,7 @@ except ImportError as exc:  # guarded: modules report it with missing_required_l
     GITPYTHON_IMPORT_ERROR = exc
 
 NETWORK_TIMEOUT = 120
+MIN_NETWORK_TIMEOUT = 1
 TRANSIENT_RETRIES = 3
 LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
 _NULL_SHA = '0' * 40
@@ -68,6 +80,11 @@ _DIAGNOSES = (
      "TLS certificate verification failed: trust the server's CA with git_config http.sslCAInfo, or set ssl_verify to false"),
     (re.compile(r'timed out|Timeout', re.IGNORECASE), 'the connection timed out'),
 )
+# What git says when the cache itself (not the server) is the problem.
+_DAMAGE = re.compile(
+    r'corrupt|bad object|unable to unpack|inflate:|object file .* is empty|not a git repository|cannot lock ref|'
+    r'unable to read|did not send all necessary objects|pack-objects died|bad config',
+    re.IGNORECASE)
 _RACE_REASONS = ('non-fast-forward', 'fetch first', 'cannot lock ref', 'failed to update ref',
                  'incorrect old value', 'stale info')
 
@@ -104,33 +121,63 @@ class RepoCache(object):
     def __init__(self, remote, network_timeout=NETWORK_TIMEOUT):
         self.remote = remote
         self.network_timeout = network_timeout
+        self.deadline = None  # time.monotonic() by which every git command must end; None: network_timeout each
         key = hashlib.sha256(remote.display_url.encode('utf-8')).hexdigest()[:24]
         self.path = os.path.join(remote.cache_dir, key + '.git')
         self._lock_path = self.path + '.lock'
         self._head_path = os.path.join(remote.cache_dir, '%s.%s.head' % (key, hashlib.sha256(remote.branch.encode('utf-8')).hexdigest()[:12]))
         self._ref = 'refs/lockpool/heads/' + remote.branch
+        self._scratch_path = os.path.join(self.path, 'lockpool-scratch')
         self._repo = None
 
     # -- set-up ---------------------------------------------------------------------
 
     def open(self):
-        """Create the cache if needed and make it ready; returns self."""
-        os.makedirs(self.remote.cache_dir, mode=0o700, exist_ok=True)
-        with self.exclusive():
-            if not os.path.isfile(os.path.join(self.path, 'HEAD')):
-                self._create()
-            self._repo = git.Repo(self.path)
-            self._repo.git.update_environment(**self.remote.env)
+        """Create the cache if needed and make it ready (rebuilding one git cannot open); returns self."""
+        try:
+            os.makedirs(self.remote.cache_dir, mode=0o700, exist_ok=True)
+            with self.exclusive():
+                self._sweep_leftovers()
+                if not os.path.isfile(os.path.join(self.path, 'HEAD')):
+                    self._create()
+                try:
+                    self._load()
+                except (git.exc.GitError, configparser.Error):
+                    self.rebuild()
+        except (IOError, OSError) as exc:
+            raise RepositoryError('cannot use cache_dir %s: %s' % (self.remote.cache_dir, exc.strerror or exc))
         return self
 
+    def rebuild(self):
+        """Replace the cache with a fresh, empty one (the next fetch fills it). Caller holds exclusive()."""
+        self.close()
+        self._create()
+        self._load()
+
+    def _load(self):
+        self._repo = git.Repo(self.path)
+        self._repo.git.update_environment(**self.remote.env)
+
+    def _sweep_leftovers(self):
+        """Remove what a run killed in _create or write_commit left behind. Caller holds exclusive()."""
+        for kind in ('new', 'old'):
+            for leftover in glob.glob('%s.%s-*' % (glob.escape(self.path), kind)):
+                shutil.rmtree(leftover, ignore_errors=True)
+        shutil.rmtree(self._scratch_path, ignore_errors=True)
+
     def _create(self):
-        if os.path.exists(self.path):
-            shutil.rmtree(self.path)
-        repo = git.Repo.init(self.path, bare=True, mkdir=True)
+        """Make the bare repository aside and rename it into place, so a killed run never leaves half of one."""
+        fresh = '%s.new-%d' % (self.path, os.getpid())
+        repo = git.Repo.init(fresh, bare=True, mkdir=True)
         with repo.config_writer() as config:
             config.set_value('core', 'logAllRefUpdates', 'false')
             config.set_value('gc', 'autoDetach', 'false')
         repo.close()
+        old = '%s.old-%d' % (self.path, os.getpid())
+        if os.path.lexists(self.path):
+            os.rename(self.path, old)
+        os.rename(fresh, self.path)
+        shutil.rmtree(old, ignore_errors=True)
 
     def close(self):
         if self._repo is not None:
@@ -147,12 +194,35 @@ class RepoCache(object):
     def exclusive(self):
         """Hold the machine-wide lock on this cache."""
         with open(self._lock_path, 'a') as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._lock(handle)
             try:
                 self._remove_stale_ref_locks()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock(self, handle):
+        if self.deadline is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            return
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() >= self.deadline:
+                raise LockTimeoutError('gave up waiting for the cache %s: another run on this machine kept it busy' % self.path)
+            time.sleep(random.uniform(0.005, 0.02))
+
+    @contextlib.contextmanager
+    def damage_guard(self):
+        """Report GitPython's failures to read the cache's objects as CacheDamagedError."""
+        try:
+            yield
+        except (git.exc.GitError, ODBError, ValueError) as exc:
+            raise CacheDamagedError(self.remote.scrub('cannot read the cache %s: %s' % (self.path, exc)))
 
     # -- running git ----------------------------------------------------------------
 
@@ -164,18 +234,38 @@ class RepoCache(object):
         return status, out, err
 
     def _check(self, what, args, env=None, istream=None):
+        """Run a local git command; its failure means the cache is damaged (we made its input)."""
         status, out, err = self._run(args, env=env, istream=istream)
         if status != 0:
-            raise RepositoryError(self.remote.scrub('%s failed in the cache %s: %s' % (what, self.path, _last_lines(err))))
+            raise self._damaged(what, err)
         return out
 
+    def _damaged(self, what, err):
+        return CacheDamagedError(self.remote.scrub('%s failed in the cache %s: %s' % (what, self.path, _last_lines(err))))
+
+    def _time_left(self):
+        """How long the next network command may run: network_timeout, cut to the deadline (at least a second)."""
+        if self.deadline is None:
+            return self.network_timeout
+        return max(MIN_NETWORK_TIMEOUT, min(self.network_timeout, self.deadline - time.monotonic()))
+
     def _network(self, what, args):
-        """Run a git command that talks to the server, retrying transient failures."""
+        """Run a git command that talks to the server, retrying transient failures while time is left.
+
+        ``args`` put --end-of-options before the URL: a URL such as ``--upload-pack=<command>`` must never be an option.
+        """
         for attempt in range(TRANSIENT_RETRIES):
-            status, out, err = self._run(args)
+            timeout = self._time_left()
+            started = time.monotonic()
+            status, out, err = self._run(args, timeout=timeout)
+            if status != 0 and time.monotonic() - started >= timeout:
+                return status, out, 'no answer within %gs' % round(timeout, 1)
             if status == 0 or not _TRANSIENT.search(err) or attempt == TRANSIENT_RETRIES - 1:
                 return status, out, err
-            time.sleep(0.5 * (attempt + 1))
+            pause = 0.5 * (attempt + 1)
+            if self.deadline is not None and time.monotonic() + pause >= self.deadline:
+                return status, out, err
+            time.sleep(pause)
         return status, out, err
 
     def _network_error(self, what, err):
@@ -187,7 +277,7 @@ class RepoCache(object):
     def remote_head(self):
         """The branch's commit on the server right now (one cheap round trip), or None if absent."""
         ref = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network('ls-remote', ['ls-remote', self.remote.url, ref])
+        status, out, err = self._network('ls-remote', ['ls-remote', '--end-of-options', self.remote.url, ref])
         if status != 0:
             raise self._network_error('read', err)
         for line in out.splitlines():
@@ -206,10 +296,12 @@ class RepoCache(object):
     def fetch(self):
         """Bring the branch into the cache; returns its commit sha. Caller holds exclusive()."""
         refspec = '+refs/heads/%s:%s' % (self.remote.branch, self._ref)
-        status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', self.remote.url, refspec])
+        status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--end-of-options', self.remote.url, refspec])
         if status != 0:
             if "couldn't find remote ref" in err:
                 raise RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
+            if _DAMAGE.search(err):
+                raise self._damaged('git fetch', err)
             raise self._network_error('fetch', err)
         return self.local_head()
 
@@ -241,8 +333,14 @@ class RepoCache(object):
     # -- writing --------------------------------------------------------------------
 
     def write_commit(self, base, edits, message, author):
-        """Create (not push) a commit on top of ``base`` that applies ``edits``; returns its sha."""
-        workdir = tempfile.mkdtemp(prefix='lockpool-')
+        """Create (not push) a commit on top of ``base`` that applies ``edits``; returns its sha.
+
+        Caller holds exclusive(): the scratch directory in the cache is this run's, and what a killed run
+        left there is swept first.
+        """
+        workdir = self._scratch_path
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.mkdir(workdir)
         try:
             env = {'GIT_INDEX_FILE': os.path.join(workdir, 'index')}
             self._check('git read-tree', ['read-tree', base], env=env)
@@ -279,13 +377,13 @@ class RepoCache(object):
     def push(self, sha):
         """Push ``sha`` as the branch's new head. True when it landed, False when another push won the race.
 
-        Caller holds exclusive(). Any other refusal raises PushRejectedError.
+        Caller holds exclusive(). Any other refusal raises PushRejectedError. A push whose answer was lost
+        is looked up on the server: if it landed, it counts as landed.
         """
         target = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network('push', ['push', '--porcelain', self.remote.url, '%s:%s' % (sha, target)])
+        status, out, err = self._network('push', ['push', '--porcelain', '--end-of-options', self.remote.url, '%s:%s' % (sha, target)])
         if status == 0:
-            self._check('git update-ref', ['update-ref', self._ref, sha])
-            self._announce(sha)
+            self._record_push(sha)
             return True
         for line in out.splitlines():
             if line.startswith('!'):
@@ -296,7 +394,26 @@ class RepoCache(object):
                 raise PushRejectedError(self.remote.scrub(
                     'the lock repository %s refused the push to %s: %s %s'
                     % (self.remote.display_url, self.remote.branch, reason, said)).strip())
+        if _DAMAGE.search(err):
+            raise self._damaged('git push', err)
+        if self._landed(sha):
+            self._record_push(sha)
+            return True
         raise self._network_error('push to', err)
+
+    def _landed(self, sha):
+        try:
+            return self.remote_head() == sha
+        except RepositoryError:
+            return False
+
+    def _record_push(self, sha):
+        """Make the pushed commit the cache's head and tell waiters here; best effort, never fails a landed push."""
+        self._run(['update-ref', self._ref, sha])
+        try:
+            self._announce(sha)
+        except (IOError, OSError):
+            pass
 
     # -- noticing change ------------------------------------------------------------
 

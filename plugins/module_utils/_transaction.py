@@ -8,18 +8,24 @@ Snapshot) and returns a Decision: nothing to do, a change to push, or wait until
 the branch moves. The loop here runs it on fresh state until the change lands,
 so a decision is never pushed on top of state it did not see. A push either
 lands whole or not at all, so a failed run leaves the remote exactly as it was.
+A cache that git finds damaged is rebuilt and the attempt made once more.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import time
 from collections import namedtuple
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import read_pool
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
+
+# Test hook, inert in production: a test sets this variable to a phase name to park a run there and kill it.
+TEST_PAUSE_VARIABLE = 'LOCKPOOL_TEST_PAUSE_AT'
+TEST_PAUSE_SECONDS = 60
 
 NOTHING = 'nothing'
 CHANGE = 'change'
@@ -107,7 +113,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
         clock=time.monotonic, observer=None):
     """Run ``decide`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
-    ``timeout`` (seconds, 0 = no limit) bounds waiting and race retries. Returns
+    ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
     and whose ``snapshot`` is the state the decision was made on.
 
@@ -120,21 +126,18 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
     observer = observer or Observer()
     started = clock()
     deadline = started + timeout if timeout else None
+    cache.deadline = deadline
     races = 0
     waited = 0.0
     use_cache = not check_mode
     woken_locally = False
     while True:
-        with cache.exclusive():
-            cached_head = cache.local_head() if use_cache else None
-            snapshot = Snapshot(cache, cached_head or cache.fetch())
-            decision = decide(snapshot)
-            if decision.kind == CHANGE and not check_mode:
-                sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
-                if cache.push(sha):
-                    return Outcome(decision, snapshot, sha, races, waited)
-            announced = cache.announced()
-        if cached_head and not (decision.kind == WAIT and woken_locally):
+        attempt = _attempt(cache, decide, check_mode, use_cache)
+        snapshot, decision = attempt.snapshot, attempt.decision
+        if attempt.pushed:
+            _pause_for_tests('after-push')
+            return Outcome(decision, snapshot, attempt.pushed, races, waited)
+        if attempt.from_cache and not (decision.kind == WAIT and woken_locally):
             use_cache = False
             continue
         if decision.kind == CHANGE and not check_mode:
@@ -148,12 +151,46 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             wait_started = clock()
             observer.waiting_started(decision)
             try:
-                woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, announced, poll_interval, deadline)
+                woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, attempt.announced, poll_interval, deadline)
             finally:
                 observer.waiting_ended()
             waited += clock() - wait_started
+            _check_deadline(deadline, clock, timeout, decision.reason)
             continue
         return Outcome(decision, snapshot, None, races, waited)
+
+
+# One try at the transaction: what was decided, on which state, and what was pushed.
+Attempt = namedtuple('Attempt', 'snapshot decision pushed from_cache announced')
+
+
+def _attempt(cache, decide, check_mode, use_cache):
+    """Under the cache lock, decide and push; on a damaged cache, rebuild it and try once more on fetched state.
+
+    ``announced`` is this machine's last change announcement, read under the lock so
+    that a waiter cannot miss a push made between its decision and its wait.
+    """
+    with cache.exclusive():
+        try:
+            snapshot, decision, pushed, from_cache = _decide_and_push(cache, decide, check_mode, use_cache)
+        except CacheDamagedError:
+            cache.rebuild()
+            snapshot, decision, pushed, from_cache = _decide_and_push(cache, decide, check_mode, False)
+        return Attempt(snapshot, decision, pushed, from_cache, cache.announced())
+
+
+def _decide_and_push(cache, decide, check_mode, use_cache):
+    """Decide on the cached state (``use_cache``) or on fetched state; push a change. Returns (snapshot, decision, sha, from_cache)."""
+    with cache.damage_guard():
+        cached_head = cache.local_head() if use_cache else None
+        snapshot = Snapshot(cache, cached_head or cache.fetch())
+        decision = decide(snapshot)
+        if decision.kind != CHANGE or check_mode:
+            return snapshot, decision, None, bool(cached_head)
+        _pause_for_tests('before-commit')
+        sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
+        _pause_for_tests('after-commit')
+        return snapshot, decision, sha if cache.push(sha) else None, bool(cached_head)
 
 
 def _wait_for_news(cache, decide, known, announced, poll_interval, deadline):
@@ -165,11 +202,21 @@ def _wait_for_news(cache, decide, known, announced, poll_interval, deadline):
     """
     while cache.wait_for_change(known, poll_interval, deadline, announced):
         announced = cache.announced()
-        known = cache.local_head()
-        if decide(Snapshot(cache, known)).kind != WAIT:
-            return True
+        try:
+            with cache.damage_guard():
+                known = cache.local_head()
+                if decide(Snapshot(cache, known)).kind != WAIT:
+                    return True
+        except CacheDamagedError:
+            return False  # decided again under the cache lock, where the cache is rebuilt
     return False
 
+
+def _pause_for_tests(phase):
+    """Park here for a while when the test hook names ``phase``, telling the test on stderr; else do nothing."""
+    if os.environ.get(TEST_PAUSE_VARIABLE) == phase:
+        os.write(2, ('lockpool: paused at %s\n' % phase).encode('ascii'))
+        time.sleep(TEST_PAUSE_SECONDS)
 
 def _check_deadline(deadline, clock, timeout, reason):
     if deadline is not None and clock() >= deadline:

@@ -19,15 +19,18 @@ description:
   - A change is pushed only on top of the state it was decided on; a lost push race is retried at once on fresh state.
   - Idempotent when O(holder) is given; see O(holder) for what happens without it.
 author:
-  - lockpool.git developers
+  - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
   - lockpool.git.connection
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying the lock repository.
     support: full
   diff_mode:
+    description: Returns the lock's state and metadata before and after the change in diff mode.
     support: full
   action_group:
+    description: Use C(group/lockpool.git.pool) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
       - lockpool.git.pool
@@ -230,8 +233,6 @@ waiting_for:
   returned: when nothing was free
   type: str
 '''
-
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 

@@ -1,54 +1,31 @@
-"""Many real processes contending for a pool of 2 locks: never two holders, nothing lost."""
+"""Many real processes contending for a pool of 2 locks: never two holders, nothing lost.
+
+The same code as ``make stress`` (support/load.py), at a size that suits ``make test``.
+"""
 
 import collections
-import json
-import os
-import subprocess
 
-from support.modules import PYTHON, module_env
-from support.repos import commit_count, git, make_lock_repo, pool_state
+from support.load import double_holders, run_load
+from support.repos import commit_count, git
 
-CONTENDER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'support', 'contender.py')
 PROCESSES = 8
 CYCLES = 20
-
-
-def run_contenders(url, tmp_path, shared_cache_for):
-    log = str(tmp_path / 'events.log')
-    processes = []
-    for holder_id in range(PROCESSES):
-        cache = 'shared' if holder_id < shared_cache_for else 'own-%d' % holder_id
-        args = {'repo': url, 'pool': 'aws', 'cache_dir': str(tmp_path / cache), 'timeout': 300, 'retry_delay': '0.2s'}
-        processes.append(subprocess.Popen([PYTHON, CONTENDER, str(holder_id), str(CYCLES), log, json.dumps(args)],
-                                          env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    failures = []
-    for process in processes:
-        output, _ = process.communicate(timeout=600)
-        if process.returncode != 0:
-            failures.append(output)
-    assert failures == []
-    with open(log) as handle:
-        return [line.split() for line in handle]
-
-
-def assert_one_holder_at_a_time(events):
-    holder_of = {}
-    for event, lock, holder_id in events:
-        if event == 'enter':
-            assert lock not in holder_of, 'lock %s entered by %s while %s held it' % (lock, holder_id, holder_of.get(lock))
-            holder_of[lock] = holder_id
-        else:
-            assert holder_of.pop(lock) == holder_id
-    assert holder_of == {}
+LOCKS = 2
 
 
 def test_eight_processes_over_git_daemon_never_share_a_lock(git_daemon, tmp_path):
-    repo = make_lock_repo(os.path.join(git_daemon.base, 'contention.git'), {'aws': {'env-1': 'a', 'env-2': 'b'}})
-    events = run_contenders(git_daemon.url('contention.git'), tmp_path, shared_cache_for=4)
+    result = run_load(git_daemon, str(tmp_path), PROCESSES, CYCLES, LOCKS)
 
-    assert_one_holder_at_a_time(events)
-    enters = collections.Counter(holder_id for event, _lock, holder_id in events if event == 'enter')
+    assert result.failures == []
+    assert result.figures.double_holders == 0
+    assert result.figures.lost_locks == 0
+    enters = collections.Counter(holder_id for event, _lock, holder_id in result.events if event == 'enter')
     assert enters == {str(holder_id): CYCLES for holder_id in range(PROCESSES)}
-    assert pool_state(repo, 'aws') == {'claimed': [], 'unclaimed': ['env-1', 'env-2']}
-    assert commit_count(repo) == 1 + 2 * PROCESSES * CYCLES
-    git('fsck', '--strict', cwd=repo)
+    assert result.figures.operations == 2 * PROCESSES * CYCLES
+    assert commit_count(result.repo) == 1 + 2 * PROCESSES * CYCLES
+    git('fsck', '--strict', cwd=result.repo)
+
+
+def test_double_holders_counts_an_overlap_in_the_event_log():
+    events = [('enter', 'env-1', '0'), ('enter', 'env-1', '1'), ('leave', 'env-1', '0'), ('leave', 'env-1', '1')]
+    assert double_holders(events) == 1

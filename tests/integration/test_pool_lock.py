@@ -1,7 +1,5 @@
 """pool_lock against real lock repositories: every Concourse ``out`` operation, and where we do better."""
 
-import pytest
-
 from support.modules import run_module
 from support.repos import commit_count, commit_to, head, last_message, make_lock_repo, pool_state, read_lock
 

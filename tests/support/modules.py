@@ -48,17 +48,25 @@ class RunningModule(object):
         os.unlink(self._args_path)
 
 
-def start_module(name, args, check_mode=False, diff=False, env=None):
-    """Start ``lockpool.git.<name>`` with ``args`` in the background; returns a RunningModule."""
+def write_module_args(args, check_mode=False, diff=False):
+    """The file Ansible would hand the module: ``args`` as ANSIBLE_MODULE_ARGS. Returns its path."""
     module_args = dict(args)
     module_args['_ansible_check_mode'] = check_mode
     module_args['_ansible_diff'] = diff
     with tempfile.NamedTemporaryFile('w', suffix='.json', delete=False) as handle:
         json.dump({'ANSIBLE_MODULE_ARGS': module_args}, handle)
-        path = handle.name
-    process = subprocess.Popen(
-        [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, path],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=module_env(env))
+        return handle.name
+
+
+def module_command(name, args_path):
+    return [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, args_path]
+
+
+def start_module(name, args, check_mode=False, diff=False, env=None):
+    """Start ``lockpool.git.<name>`` with ``args`` in the background; returns a RunningModule."""
+    path = write_module_args(args, check_mode, diff)
+    process = subprocess.Popen(module_command(name, path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=module_env(env))
     return RunningModule(process, path)
 
 
@@ -85,4 +93,4 @@ def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, 
     playbook_env = module_env(dict(ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_STDOUT_CALLBACK='default',
                                    ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0'))
     playbook_env.update(env or {})
-    return subprocess.run(command, capture_output=True, text=True, env=playbook_env, timeout=timeout)
+    return subprocess.run(command, capture_output=True, text=True, env=playbook_env, timeout=timeout, check=False)

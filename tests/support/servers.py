@@ -5,6 +5,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 
@@ -74,3 +75,88 @@ class GitDaemon(object):
     def stop(self):
         if self.process is not None:
             stop(self.process)
+
+    def serving(self):
+        """Pids of the processes serving clients now (``git daemon --serve`` children, receive-pack, hooks)."""
+        children = {}
+        for entry in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open('/proc/%s/stat' % entry) as handle:
+                    parent = int(handle.read().rsplit(')', 1)[1].split()[1])
+                with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                    command = handle.read().split(b'\0')
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append((int(entry), b'--serve' in command))
+        found = []
+        queue = [(self.process.pid, False)]
+        while queue:
+            pid, serving = queue.pop()
+            for child, child_serves in children.get(pid, []):
+                if serving or child_serves:
+                    found.append(child)
+                queue.append((child, serving or child_serves))
+        return found
+
+
+def _pump(source, target):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            target.sendall(data)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+class StallingProxy(object):
+    """A loopback TCP proxy to ``target_port`` that can turn into a server that hangs.
+
+    While it forwards, bytes flow both ways. After ``stall()``, every new connection is
+    accepted and then held open with nothing read and nothing answered.
+    """
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self._forward_left = float('inf')
+        self._held = []
+        self._listener = socket.socket()
+        self._listener.bind(('127.0.0.1', 0))
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self, name):
+        return 'git://127.0.0.1:%d/%s' % (self.port, name)
+
+    def stall(self, after=0):
+        """Forward ``after`` more connections, then hold every later one."""
+        self._forward_left = after
+
+    def resume(self):
+        self._forward_left = float('inf')
+
+    def _serve(self):
+        while True:
+            try:
+                client, _address = self._listener.accept()
+            except OSError:
+                return
+            if self._forward_left <= 0:
+                self._held.append(client)
+                continue
+            self._forward_left -= 1
+            upstream = socket.create_connection(('127.0.0.1', self.target_port))
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+
+    def close(self):
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        for connection in self._held:
+            connection.close()

@@ -1,0 +1,139 @@
+"""Hostile input: one table of bad inputs. Each is a clear error that names the problem, pushes nothing,
+shows no traceback and leaks no secret.
+
+A row names its target (``pool_lock`` today); RUNNERS maps a target to how it is run, so rows for the lookup
+and the role are appended to the same table with a runner of their own. A row's ``setup`` breaks the lock
+repository first, as a person or another tool could.
+"""
+
+import collections
+import os
+
+import pytest
+
+from support.modules import run_module
+from support.repos import commit_to, git
+
+SECRET = 's3cr3t-token'
+MARKER = '/tmp/lockpool-hostile-input-ran'
+
+Row = collections.namedtuple('Row', 'id target args message setup')
+
+
+def row(row_id, args, message, setup=None, target='pool_lock'):
+    return pytest.param(Row(row_id, target, args, message, setup), id=row_id)
+
+
+# -- broken repositories --------------------------------------------------------------
+
+def lock_in_both_directories(repo):
+    commit_to(repo, 'env-1 copied into claimed/ by hand', [('write', 'aws/claimed/env-1', 'copy\n')])
+
+
+def pool_without_claimed_directory(repo):
+    commit_to(repo, 'claimed/ removed by hand', [('rm', 'aws/claimed/.gitkeep')])
+
+
+def pool_that_is_a_file(repo):
+    commit_to(repo, 'a file named like a pool', [('write', 'gcp', 'not a directory\n')])
+
+
+ROWS = [
+    # path traversal and separators in pool and lock names
+    row('lock-parent-traversal', {'name': '../../etc/passwd'}, "lock name '../../etc/passwd' must not contain a path separator"),
+    row('lock-backslash', {'name': 'env\\1'}, "lock name 'env\\\\1' must not contain a path separator"),
+    row('lock-dot-dot', {'name': '..'}, "lock name '..' must not start with a dot"),
+    row('lock-absolute', {'name': '/etc/passwd'}, "lock name '/etc/passwd' must not contain a path separator"),
+    row('pool-traversal', {'pool': '../aws', 'name': 'env-1'}, "pool name '../aws' must not contain a path separator"),
+    row('pool-absolute', {'pool': '/aws', 'name': 'env-1'}, "pool name '/aws' must not contain a path separator"),
+    row('pool-into-claimed', {'pool': 'aws/claimed', 'name': 'env-1'}, "pool name 'aws/claimed' must not contain a path separator"),
+    # names git or a shell treats specially
+    row('lock-dot-git', {'name': '.git'}, "lock name '.git' must not start with a dot"),
+    row('pool-dot-git', {'pool': '.git', 'name': 'config'}, "pool name '.git' must not start with a dot"),
+    row('lock-gitkeep', {'name': '.gitkeep', 'state': 'absent'}, "lock name '.gitkeep' must not start with a dot"),
+    row('lock-HEAD', {'name': 'HEAD'}, "lock name 'HEAD' is reserved"),
+    row('pool-head', {'pool': 'head', 'name': 'env-1'}, "pool name 'head' is reserved"),
+    row('lock-option-injection', {'name': '--upload-pack=touch'}, "lock name '--upload-pack=touch' must not start with a dash"),
+    row('pool-leading-dash', {'pool': '-rf', 'name': 'env-1'}, "pool name '-rf' must not start with a dash"),
+    row('lock-NUL', {'name': 'env\x001'}, "lock name 'env\\x001' contains a control character"),
+    row('lock-newline', {'name': 'env-1\nclaiming: env-2'}, "lock name 'env-1\\nclaiming: env-2' contains a control character"),
+    row('pool-tab', {'pool': 'aws\tgcp', 'name': 'env-1'}, "pool name 'aws\\tgcp' contains a control character"),
+    row('lock-4KB', {'name': 'x' * 4096}, "lock name '%s...' is longer than 255 bytes" % ('x' * 60)),
+    row('pool-4KB', {'pool': 'p' * 4096, 'name': 'env-1'}, "pool name '%s...' is longer than 255 bytes" % ('p' * 60)),
+    row('lock-trailing-space', {'name': 'env-1 '}, "lock name 'env-1 ' must not start or end with white space"),
+    # metadata
+    row('metadata-binary', {'name': 'env-9', 'state': 'present', 'metadata': '\x89PNG\r\n\x1a\n\x00\x00'},
+        'metadata must be text: it contains a NUL byte'),
+    row('metadata-10MB', {'name': 'env-9', 'state': 'present', 'metadata': 'x' * (10 * 1024 * 1024)},
+        'metadata is 10485760 bytes, more than the limit of 1048576 bytes'),
+    row('metadata-number', {'name': 'env-9', 'state': 'present', 'metadata': 42},
+        'metadata must be a string, a mapping or a list, got int'),
+    # holder and team end up in commit messages
+    row('holder-forged-trailer', {'holder': 'eve\nLock-Holder: alice'}, 'holder must be 1 to 256 characters without control characters'),
+    row('holder-angle-brackets', {'holder': 'eve <root@localhost>'}, 'holder must be 1 to 256 characters without control characters or <>'),
+    row('team-4KB', {'team': 't' * 4096}, 'team must be 1 to 256 characters'),
+    # broken repositories
+    row('lock-in-claimed-and-unclaimed', {'name': 'env-1'},
+        "lock 'env-1' is in both aws/claimed/ and aws/unclaimed/; remove one of them by hand", lock_in_both_directories),
+    row('lock-in-both-released', {'name': 'env-1', 'state': 'released'},
+        "lock 'env-1' is in both aws/claimed/ and aws/unclaimed/", lock_in_both_directories),
+    row('pool-missing-claimed', {'name': 'env-1'}, "pool 'aws' is not a lock pool: it has no aws/claimed/ directory",
+        pool_without_claimed_directory),
+    row('pool-is-a-file', {'pool': 'gcp', 'name': 'env-1'}, "'gcp' in the repository is a file, not a pool directory",
+        pool_that_is_a_file),
+    row('present-into-broken-pool', {'name': 'env-9', 'state': 'present'},
+        "pool 'aws' is not a lock pool: it has no aws/claimed/ directory", pool_without_claimed_directory),
+    # branches and repositories
+    row('branch-missing', {'branch': 'does-not-exist'}, "branch 'does-not-exist' does not exist in lock repository"),
+    row('branch-option-injection', {'branch': '--upload-pack=touch'}, "branch '--upload-pack=touch' is not a valid git branch name"),
+    row('branch-traversal', {'branch': '../../HEAD'}, "branch '../../HEAD' is not a valid git branch name"),
+    row('branch-newline', {'branch': 'main\nfoo'}, "is not a valid git branch name"),
+    row('repo-option-injection', {'repo': '--upload-pack=touch %s' % MARKER},
+        "cannot fetch lock repository --upload-pack=touch %s: fatal: strange pathname" % MARKER),
+    row('repo-ext-transport', {'repo': 'ext::sh -c touch% ' + MARKER}, "transport 'ext' not allowed"),
+    row('repo-with-token-unreachable', {'repo': 'https://robot:%s@127.0.0.1:9/locks.git' % SECRET},
+        'cannot fetch lock repository https://***@127.0.0.1:9/locks.git'),
+    # option types
+    row('state-unknown', {'state': 'stolen'}, 'value of state must be one of: claimed, released, present, absent, got: stolen'),
+    row('wait-not-a-bool', {'wait': 'perhaps'}, "argument 'wait' is of type str and we were unable to convert to bool"),
+    row('force-a-list', {'name': 'env-1', 'state': 'absent', 'force': ['yes']},
+        "argument 'force' is of type list and we were unable to convert to bool"),
+    row('timeout-negative', {'timeout': -5}, "timeout must not be negative, got -5"),
+    row('timeout-a-mapping', {'timeout': {'minutes': 5}}, 'timeout must be a duration such as 10s, 90m or 1h'),
+    row('retry-delay-not-a-duration', {'retry_delay': '10 parsecs'}, 'retry_delay must be a duration such as 10s, 90m or 1h'),
+    row('unknown-option', {'name': 'env-1', 'lock_all': True}, 'module: lock_all. Supported parameters include: branch'),
+]
+
+
+def run_pool_lock(repo, cache_dir, args):
+    """Returns (failed, message, everything the run printed)."""
+    module_args = dict({'repo': repo, 'cache_dir': cache_dir, 'pool': 'aws', 'holder': 'mallory'}, **args)
+    result = run_module('pool_lock', module_args)
+    return bool(result.get('failed')), result.get('msg', ''), repr(result)
+
+
+RUNNERS = {'pool_lock': run_pool_lock}
+
+
+def refs(repo):
+    return git('for-each-ref', '--format=%(refname) %(objectname)', cwd=repo)
+
+
+@pytest.mark.parametrize('case', ROWS)
+def test_hostile_input_is_refused_clearly_and_changes_nothing(aws_repo, cache_dir, case):
+    if case.setup:
+        case.setup(aws_repo)
+    before = refs(aws_repo)
+
+    failed, message, output = RUNNERS[case.target](aws_repo, cache_dir, case.args)
+
+    assert failed
+    assert case.message in message
+    assert 'Traceback' not in output
+    assert SECRET not in output
+    assert refs(aws_repo) == before
+    assert not os.path.exists(MARKER)
+
+
+def test_the_table_covers_at_least_thirty_bad_inputs():
+    assert len(ROWS) >= 30
