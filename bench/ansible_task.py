@@ -40,7 +40,7 @@ def run(quick):
         )
         play(books['lock'])  # warm: the cache exists
         times = dict((name, []) for name in books)
-        for _ in range(repetitions):
+        for _repetition in range(repetitions):
             for name, path in books.items():
                 times[name].append(timed(play, path))
     empty = median(times['empty'])

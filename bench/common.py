@@ -132,7 +132,7 @@ def run_measured(module, args, check=True):
     dotted = module if '.' in module else 'ansible_collections.lockpool.git.plugins.modules.' + module
     started = time.perf_counter()
     try:
-        completed = subprocess.run([PYTHON, USAGE, PYTHON, '-m', dotted, handle.name], capture_output=True,
+        completed = subprocess.run([PYTHON, USAGE, PYTHON, '-m', dotted, handle.name], check=False, capture_output=True,
                                    env=module_env())
     finally:
         os.unlink(handle.name)

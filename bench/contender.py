@@ -38,7 +38,7 @@ def main(settings):
     events = os.open(settings['events'], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     time.sleep(max(0.0, settings['start'] - time.monotonic()))
     acquisitions = []
-    for _ in range(settings['rounds']):
+    for _repetition in range(settings['rounds']):
         result, wait = run(args)
         lock = result['lock']['name']
         record(events, 'enter', lock, holder)

@@ -25,7 +25,7 @@ def measure(lab, transport, repetitions):
     cache_dir = lab.cache_dir('floor-' + transport)
     engine_cycle(url, cache_dir, 'lock-0')  # warm: the cache exists, as it does after a machine's first run
     engine, floor = [], []
-    for _ in range(repetitions):  # interleaved, so machine noise hits both alike
+    for _repetition in range(repetitions):  # interleaved, so machine noise hits both alike
         engine.append(timed(engine_cycle, url, cache_dir, 'lock-0'))
         floor.append(timed(git_floor_cycle, work, 'lock-1'))
     return median(engine), median(floor)

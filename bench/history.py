@@ -41,7 +41,7 @@ def run(quick):
             repo = fast_import_history(os.path.join(lab.repos, 'history-%d.git' % commits), commits)
             cache_dir = lab.cache_dir('history-%d' % commits)
             engine_cycle(repo, cache_dir, 'lock-1')  # warm: the first run fetches the whole history once
-            latencies[commits] = median([timed(engine_cycle, repo, cache_dir, 'lock-1') for _ in range(repetitions)])
+            latencies[commits] = median([timed(engine_cycle, repo, cache_dir, 'lock-1') for _repetition in range(repetitions)])
     smallest, largest = sizes[0], sizes[-1]
     rows = [row('acquire + release, %d commits of history' % commits, latencies[commits], 's',
                 latencies[smallest], '%d commits' % smallest) for commits in sizes]

@@ -16,7 +16,7 @@ def run(quick):
                     holder='bench')
         runs, pings = [], []
         run_measured('pool_lock', args)  # warm: the cache exists, lock-0 is ours
-        for _ in range(repetitions):
+        for _repetition in range(repetitions):
             run_measured('pool_lock', dict(args, state='released'))
             runs.append(run_measured('pool_lock', args))
             pings.append(run_measured('ansible.modules.ping', {}))

@@ -10,7 +10,7 @@ TARGET = 2.0
 def acquire_latency(args, repetitions):
     """Median wall time of an acquire of any free lock; each acquired lock is released (untimed)."""
     latencies = []
-    for _ in range(repetitions):
+    for _repetition in range(repetitions):
         result, wall, _cpu, _rss = run_measured('pool_lock', args)
         latencies.append(wall)
         run_measured('pool_lock', dict(args, name=result['lock']['name'], state='released'))
@@ -18,7 +18,7 @@ def acquire_latency(args, repetitions):
 
 
 def info_latency(args, repetitions):
-    return median([run_measured('pool_lock_info', args)[1] for _ in range(repetitions)])
+    return median([run_measured('pool_lock_info', args)[1] for _repetition in range(repetitions)])
 
 
 def run(quick):

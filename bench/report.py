@@ -20,7 +20,7 @@ def machine():
     except OSError:
         pass
     memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2 ** 30
-    git_version = subprocess.run(['git', '--version'], capture_output=True, text=True).stdout.strip()
+    git_version = subprocess.run(['git', '--version'], check=False, capture_output=True, text=True).stdout.strip()
     return '%s, %d cores, %.0f GiB, %s, Python %s, %s, load average %.2f at start' % (
         cpu, os.cpu_count(), memory, platform.platform(terse=True), platform.python_version(), git_version,
         os.getloadavg()[0])

@@ -10,7 +10,7 @@ import resource
 import subprocess
 import sys
 
-completed = subprocess.run(sys.argv[1:], stderr=subprocess.DEVNULL)
+completed = subprocess.run(sys.argv[1:], check=False, stderr=subprocess.DEVNULL)
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 json.dump(dict(cpu=usage.ru_utime + usage.ru_stime, max_rss_kib=usage.ru_maxrss), sys.stderr)
 sys.exit(completed.returncode)

@@ -21,6 +21,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.lockpool.git.plugins.module_utils._credentials import Credentials
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 
+
 def _option(name, **spec):
     """An option that falls back to the ``LOCKPOOL_<NAME>`` environment variable (how AWX credentials inject it)."""
     spec['fallback'] = (env_fallback, ['LOCKPOOL_' + name.upper()])

@@ -30,7 +30,8 @@ import socket
 import threading
 import time
 import uuid
-from urllib.request import urlopen
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._connection import scrub_url
@@ -119,7 +120,7 @@ class Gateway(object):
                 if sample.name == metric and sample.labels.get('job') == self.job]
 
     def _families(self):
-        response = urlopen(self.url.rstrip('/') + '/metrics', timeout=PUSH_TIMEOUT)
+        response = open_url(self.url.rstrip('/') + '/metrics', timeout=PUSH_TIMEOUT)
         try:
             return list(text_string_to_metric_families(response.read().decode('utf-8')))
         finally:

@@ -218,6 +218,7 @@ def _pause_for_tests(phase):
         os.write(2, ('lockpool: paused at %s\n' % phase).encode('ascii'))
         time.sleep(TEST_PAUSE_SECONDS)
 
+
 def _check_deadline(deadline, clock, timeout, reason):
     if deadline is not None and clock() >= deadline:
         raise LockTimeoutError('gave up after %gs: %s' % (timeout, reason))

@@ -12,7 +12,7 @@ SECTIONS = {'engine_floor', 'ansible_task', 'contention', 'history', 'pool_size'
 def test_quick_bench_reports_every_benchmark_with_no_double_holder(tmp_path):
     results, docs = tmp_path / 'latest.json', tmp_path / 'performance.md'
     completed = subprocess.run([PYTHON, os.path.join(ROOT, 'bench', 'run.py'), '--quick', '--results', str(results),
-                                '--docs', str(docs)], capture_output=True, text=True, env=module_env(), timeout=240)
+                                '--docs', str(docs)], check=False, capture_output=True, text=True, env=module_env(), timeout=240)
     assert completed.returncode == 0, completed.stderr[-3000:]
     data = json.loads(results.read_text())
     assert set(data['sections']) == SECTIONS and data['quick'] and data['machine']

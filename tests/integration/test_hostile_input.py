@@ -101,7 +101,7 @@ ROWS = [
     row('timeout-negative', {'timeout': -5}, "timeout must not be negative, got -5"),
     row('timeout-a-mapping', {'timeout': {'minutes': 5}}, 'timeout must be a duration such as 10s, 90m or 1h'),
     row('retry-delay-not-a-duration', {'retry_delay': '10 parsecs'}, 'retry_delay must be a duration such as 10s, 90m or 1h'),
-    row('unknown-option', {'name': 'env-1', 'lock_all': True}, 'module: lock_all. Supported parameters include: branch'),
+    row('unknown-option', {'name': 'env-1', 'lock_all': True}, 'Unsupported parameters for (basic.py) module: lock_all.'),
 ]
 
 

@@ -115,7 +115,7 @@ def test_two_concurrent_runs_of_one_playbook_are_two_holders_and_take_turns(tmp_
                                               'echo "end {{ pool_lock.holder }}" >> %s' % (log, log)}]
     play = write_play(tmp_path, hold_a_while, role_vars(repo, tmp_path, pool_lock_poll_interval=1))
     outputs = []
-    runs = [threading.Thread(target=lambda: outputs.append(run(play, tmp_path))) for _ in range(2)]
+    runs = [threading.Thread(target=lambda: outputs.append(run(play, tmp_path))) for _repetition in range(2)]
     for thread in runs:
         thread.start()
     for thread in runs:
@@ -147,7 +147,7 @@ def test_in_tower_the_holder_names_the_job_from_the_tower_variables(aws_repo, tm
 def test_outside_awx_the_holder_names_user_host_play_and_a_run_id(aws_repo, tmp_path):
     play = write_play(tmp_path, RECORD_LOCK, role_vars(aws_repo, tmp_path), name='Nightly deploy')
     holders = []
-    for _ in range(2):
+    for _repetition in range(2):
         assert run(play, tmp_path).returncode == 0
         holders.append(recorded(tmp_path)['holder'])
     for holder in holders:

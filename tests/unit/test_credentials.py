@@ -35,7 +35,7 @@ def ssh_options(credentials):
 
 def git_config_seen_by_git(env, key):
     env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM='1', **env)
-    completed = subprocess.run(['git', 'config', '--get', key], env=env, cwd=os.sep, capture_output=True, text=True)
+    completed = subprocess.run(['git', 'config', '--get', key], env=env, cwd=os.sep, check=False, capture_output=True, text=True)
     return completed.stdout.strip()
 
 
@@ -86,7 +86,7 @@ def test_a_passphrase_is_answered_by_askpass_not_a_prompt(credentials_made):
     assert 'BatchMode=yes' not in ssh_options(credentials)
     assert credentials.env['SSH_ASKPASS_REQUIRE'] == 'force'
     answer = subprocess.run([credentials.env['SSH_ASKPASS'], "Enter passphrase for key '/k': "],
-                            env=dict(os.environ, **credentials.env), capture_output=True, text=True)
+                            env=dict(os.environ, **credentials.env), check=False, capture_output=True, text=True)
     assert answer.stdout == 'pass phrase\n'
 
 
@@ -97,7 +97,7 @@ def test_a_passphrase_is_answered_by_askpass_not_a_prompt(credentials_made):
 def test_askpass_answers_gits_questions(credentials_made, prompt, answer):
     credentials = credentials_made(username='alice', password='s3cret')
     completed = subprocess.run([credentials.env['GIT_ASKPASS'], prompt], env=dict(os.environ, **credentials.env),
-                               capture_output=True, text=True)
+                               check=False, capture_output=True, text=True)
     assert completed.stdout == answer
 
 
