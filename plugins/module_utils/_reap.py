@@ -41,8 +41,8 @@ def _staleness(snapshot, lock_file, now, older_than):
     return None
 
 
-def reap_decider(request, older_than=None, team=None, clock=time.time):
-    """Release, in one commit, every claimed lock of the pool whose claim is stale; only ``team``'s when given."""
+def reap_decider(request, older_than=None, clock=time.time):
+    """Release, in one commit, every claimed lock of the pool whose claim is stale; only ``request.team``'s when given."""
 
     def decide(snapshot):
         pool = snapshot.pool(request.pool)
@@ -50,7 +50,7 @@ def reap_decider(request, older_than=None, team=None, clock=time.time):
         stale = []
         for name in sorted(set(pool.claimed) - set(pool.unclaimed)):
             found = _staleness(snapshot, pool.claimed[name], now, older_than)
-            if found is not None and (team is None or found['team'] == team):
+            if found is not None and (request.team is None or found['team'] == request.team):
                 stale.append(found)
         if not stale:
             return transaction.nothing((), [])
@@ -62,9 +62,9 @@ def reap_decider(request, older_than=None, team=None, clock=time.time):
     return decide
 
 
-def reap(cache, request, older_than=None, team=None):
+def reap(cache, request, older_than=None):
     """Run a reap; the result lists each lock ``released`` (or that would be, in check mode) and why."""
-    outcome = transaction.run(cache, reap_decider(request, older_than, team), check_mode=request.check_mode,
+    outcome = transaction.run(cache, reap_decider(request, older_than), check_mode=request.check_mode,
                               wait_for_lock=False, timeout=request.timeout, poll_interval=request.poll_interval)
     return dict(changed=outcome.decision.kind == transaction.CHANGE, released=outcome.decision.before,
                 commit=outcome.commit, attempts=outcome.races)

@@ -13,13 +13,14 @@ PROCESSES = 8
 CYCLES = 20
 
 
-def run_contenders(url, tmp_path, shared_cache_for):
+def run_contenders(url, tmp_path, shared_cache_for, processes_count=PROCESSES, cycles=CYCLES, extra_args=None):
     log = str(tmp_path / 'events.log')
     processes = []
-    for holder_id in range(PROCESSES):
+    for holder_id in range(processes_count):
         cache = 'shared' if holder_id < shared_cache_for else 'own-%d' % holder_id
         args = {'repo': url, 'pool': 'aws', 'cache_dir': str(tmp_path / cache), 'timeout': 300, 'retry_delay': '0.2s'}
-        processes.append(subprocess.Popen([PYTHON, CONTENDER, str(holder_id), str(CYCLES), log, json.dumps(args)],
+        args.update(extra_args or {})
+        processes.append(subprocess.Popen([PYTHON, CONTENDER, str(holder_id), str(cycles), log, json.dumps(args)],
                                           env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     failures = []
     for process in processes:
