@@ -66,9 +66,10 @@ class Selection(object):
 
     def shortage(self, pool):
         """Why a claim of this selection waits when too few locks are free."""
-        if self.count == 1 and not self.match:
-            return "no lock in pool '%s' is free" % pool
-        return "fewer than %d locks of pool '%s'%s are free" % (self.count, pool, ' with %s' % self.match if self.match else '')
+        which = "pool '%s'%s" % (pool, ' with %s' % self.match if self.match else '')
+        if self.count == 1:
+            return 'no lock in %s is free' % which
+        return 'fewer than %d locks in %s are free' % (self.count, which)
 
 
 def names_subject(lock_files):
