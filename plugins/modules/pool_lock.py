@@ -179,6 +179,31 @@ EXAMPLES = r'''
         wait: false
       register: claim
 
+    - name: Claim two environments in Europe at once, for two hours, in arrival order
+      lockpool.git.pool_lock:
+        pool: aws
+        count: 2
+        match: {region: eu-west-1}
+        lease: 2h
+        fair: true
+        holder: "{{ awx_job_id }}"
+      register: envs
+
+    - name: Give both back, unless the claim was reaped in the meantime
+      lockpool.git.pool_lock:
+        pool: aws
+        name: "{{ envs.locks | map(attribute='name') | list }}"
+        token: "{{ envs.locks | items2dict(key_name='name', value_name='token') }}"
+        holder: "{{ awx_job_id }}"
+        state: released
+
+    - name: Move env-3 to the pool of environments to rebuild
+      lockpool.git.pool_lock:
+        pool: aws
+        name: env-3
+        state: moved
+        to_pool: aws-dirty
+
     - name: Remove env-1, whoever holds it
       lockpool.git.pool_lock:
         pool: aws
@@ -226,6 +251,26 @@ lock:
     commit:
       description: The commit that put the lock in its current state.
       type: str
+    token:
+      description:
+        - The fencing token of the claim that holds the lock, greater than the token of every earlier claim of it;
+          null when unclaimed or claimed by Concourse. Pass it as O(token) to release only while this claim is current.
+      type: int
+      sample: 42
+    expires_at:
+      description: When the claim's lease ends (ISO 8601, UTC), or null when it has none.
+      type: str
+      sample: "2026-11-23T10:11:07Z"
+    expired:
+      description: Whether the claim's lease has ended (M(lockpool.git.pool_reap) releases such a lock).
+      type: bool
+locks:
+  description:
+    - Every lock the task is about, each as RV(lock) (O(state=claimed), O(state=released) and O(state=moved)).
+    - Several when O(name) is a list or O(count) is more than 1. Empty when nothing was acquired.
+  returned: when O(state) is claimed, released or moved
+  type: list
+  elements: dict
 acquired:
   description: Whether the holder holds the lock after the task (O(state=claimed) only; false otherwise).
   returned: always
