@@ -21,7 +21,6 @@ from ansible_collections.lockpool.git.plugins.module_utils import _transaction a
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, UNCLAIMED, Move, lock_path
 from ansible_collections.lockpool.git.plugins.module_utils._leases import lease_fields, lease_trailer
-from ansible_collections.lockpool.git.plugins.module_utils._message import format_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._operations import (
@@ -220,7 +219,10 @@ def describe_with_lease(snapshot, pool, name):
 
 
 def execute_on_locks(cache, request, decide, waiter=None, result_pool=None):
-    """Run a decider of this module; the result has ``locks`` (each lock it is about) and ``lock`` (the first)."""
+    """Run a decider of this module; the result has ``locks`` (each lock it is about) and ``lock`` (the first).
+
+    ``result_pool`` is where the locks are once the change has landed (a move's destination).
+    """
     try:
         outcome = transaction.run(cache, decide, check_mode=request.check_mode, wait_for_lock=request.wait,
                                   timeout=request.timeout, poll_interval=request.poll_interval)
@@ -229,7 +231,8 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None):
             waiter.leave()
     decision = outcome.decision
     snapshot = transaction.Snapshot(cache, outcome.commit) if outcome.commit else outcome.snapshot
-    locks = [describe_with_lease(snapshot, result_pool or request.pool, lock_file.name) for lock_file in decision.lock]
+    pool = result_pool if outcome.commit and result_pool else request.pool
+    locks = [describe_with_lease(snapshot, pool, lock_file.name) for lock_file in decision.lock]
     return dict(
         changed=decision.kind == transaction.CHANGE,
         locks=locks,

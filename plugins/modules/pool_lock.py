@@ -46,8 +46,8 @@ options:
   count:
     description:
       - With O(state=claimed) and no O(name), how many free locks to claim, all at once in one commit or none.
+      - One when not given.
     type: int
-    default: 1
   match:
     description:
       - With O(state=claimed) and no O(name), claim only locks whose metadata, parsed as YAML or JSON, is a mapping
@@ -293,20 +293,19 @@ waiting_for:
   type: str
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockpool.git.plugins.module_utils import _claims as claims
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
 from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, LockpoolError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR, metadata_bytes
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes
+from ansible_collections.lockpool.git.plugins.module_utils._module_runner import run_engine_module
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
 from ansible_collections.lockpool.git.plugins.module_utils._queue import Waiter
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import parse_token_option
 
 
@@ -315,7 +314,7 @@ def argument_spec():
     spec.update(
         pool=dict(type='str', required=True),
         name=dict(type='raw'),
-        count=dict(type='int', default=1),
+        count=dict(type='int'),
         match=dict(type='dict'),
         lease=dict(type='raw'),
         token=dict(type='raw'),
@@ -353,10 +352,19 @@ def lock_operation(params, request, cache):
         return claims.release_decider(request, names, tokens), None
     if state == 'moved':
         return claims.move_decider(request, names[0], params['to_pool']), None
-    selection = claims.Selection(names, None if names else params['count'], params['match'])
-    lease = parse_duration(params['lease'], 'lease') if params['lease'] is not None else None
+    selection = claims.Selection(names, params['count'], params['match'])
+    lease = lease_option(params['lease'])
     waiter = Waiter(cache, request.pool, selection.count) if params['fair'] else None
     return claims.claim_decider(request, selection, lease, waiter, tokens), waiter
+
+
+def lease_option(value):
+    if value is None:
+        return None
+    lease = parse_duration(value, 'lease')
+    if lease <= 0:
+        raise InvalidInputError('lease must be longer than 0s, got %r' % (value,))
+    return lease
 
 
 def single_lock_decider(params, request):
@@ -407,15 +415,7 @@ def main():
                      ('state', 'moved', ['name', 'to_pool'])],
         supports_check_mode=True,
     )
-    if not HAS_GITPYTHON:
-        module.fail_json(msg=missing_required_lib('GitPython'), exception=str(GITPYTHON_IMPORT_ERROR))
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    try:
-        result = run_module(module)
-    except LockpoolError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_engine_module(module, run_module)
 
 
 if __name__ == '__main__':

@@ -2,6 +2,8 @@
 
 import subprocess
 
+import pytest
+
 from support.modules import PYTHON, module_env, run_module
 from support.repos import commit_count, git, head, last_message, make_lock_repo, pool_state, read_lock
 from test_contention import assert_one_holder_at_a_time, run_contenders
@@ -122,4 +124,27 @@ def test_moving_onto_an_existing_lock_of_that_name_fails_and_changes_nothing(aws
     result = pool_lock(lock_args, name='env-1', state='moved', to_pool='gcp')
     assert result['failed']
     assert result['msg'] == "cannot move lock 'env-1' to pool 'gcp': that pool already has a lock of that name"
+    assert head(aws_repo) == before
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('args, message', [
+    ({'count': 0}, 'count must be a whole number of locks, at least 1, got 0'),
+    ({'name': ['env-1'], 'count': 2}, 'name cannot be combined with count or match'),
+    ({'name': ['env-1', 'env-1']}, 'name lists a lock more than once: env-1, env-1'),
+    ({'name': ['env-1', '../x']}, "lock name '../x' must not contain a path separator"),
+    ({'name': ['env-1', 'env-2'], 'state': 'absent'}, 'name must be a single lock with state absent'),
+    ({'lease': 'soon'}, "lease must be a duration such as 10s, 90m or 1h, got 'soon'"),
+    ({'lease': 0}, 'lease must be longer than 0s, got 0'),
+    ({'name': 'env-1', 'state': 'released', 'token': 'abc'}, "token must be an integer (the lock.token a claim returned), got 'abc'"),
+    ({'name': ['env-1', 'env-2'], 'state': 'released', 'token': 3}, 'token must be a mapping of lock name to token'),
+    ({'name': 'env-1', 'state': 'moved', 'to_pool': 'aws'}, "to_pool must be another pool than pool 'aws'"),
+    ({'name': 'env-1', 'state': 'moved', 'to_pool': 'gcp'}, "pool 'gcp' does not exist"),
+])
+def test_bad_input_for_several_locks_fails_clearly_and_pushes_nothing(aws_repo, lock_args, args, message):
+    before = head(aws_repo)
+    result = pool_lock(lock_args, holder='alice', **args)
+    assert result['failed'] and message in result['msg']
+    assert 'Traceback' not in result['stderr']
     assert head(aws_repo) == before
