@@ -88,3 +88,16 @@ def test_a_waiter_that_times_out_removes_its_ticket(aws_repo, lock_args):
     result = run_module('pool_lock', dict(lock_args, holder='alice', fair=True, timeout='2s', retry_delay='0.2s'))
     assert result['failed'] and 'gave up after 2s' in result['msg']
     assert tickets(aws_repo) == []
+
+
+def test_describe_queue_lists_the_live_tickets_oldest_first_for_pool_lock_info(aws_repo, cache_dir):
+    from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote
+    from ansible_collections.lockpool.git.plugins.module_utils._queue import describe_queue
+    from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+    now = 1800000000
+    put_ticket(aws_repo, arrival_ms=(now - 30) * 1000, expires=now + 40, wanted=2)
+    put_ticket(aws_repo, arrival_ms=(now - 90) * 1000, expires=now - 1)
+    with RepoCache(Remote(aws_repo, cache_dir=cache_dir)) as cache:
+        queue = describe_queue(cache, 'aws', now=now)
+    assert queue == [dict(position=1, ticket='abcdef', arrived_at='2027-01-15T07:59:30Z', wanted=2,
+                          expires_at='2027-01-15T08:00:40Z')]
