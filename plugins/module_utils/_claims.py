@@ -113,6 +113,10 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
             if len(pool.available()) - len(free) < ahead:
                 return _wait(snapshot, 'earlier waiters of the fair queue want %d lock%s of pool %s first'
                              % (ahead, '' if ahead == 1 else 's', request.pool), lock_files)
+        return _claim(snapshot, lock_files, free)
+
+    def _claim(snapshot, lock_files, free):
+        """Claim ``free`` (the unclaimed ones of ``lock_files``) with a new token each, and the lease if any."""
         trailers = [token_trailer(request.pool, lock_file.name, latest_token(snapshot, request.pool, lock_file.name) + 1)
                     for lock_file in free]
         trailers += _lease_trailers(free)
