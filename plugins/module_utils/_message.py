@@ -24,6 +24,8 @@ SUBJECT_VERBS = {
     'add_claimed': 'adding claimed',
     'remove': 'removing',
     'update': 'updating',
+    'renew': 'renewing',
+    'move': 'moving',
 }
 _OPERATIONS = dict((verb, operation) for operation, verb in SUBJECT_VERBS.items())
 
@@ -62,6 +64,28 @@ def _trailers(message):
         if match:
             found.setdefault(match.group('key').lower(), match.group('value').strip())
     return found
+
+
+def lock_trailer(key, lock, value):
+    """A trailer about one lock of a commit that may be about several: ``Key: <lock> <value>``."""
+    return (key, '%s %s' % (lock, value))
+
+
+def lock_trailer_value(message, key, lock):
+    """The value of the ``lock_trailer`` ``key`` for ``lock`` in ``message``, or None."""
+    wanted = key.lower()
+    for line in message.splitlines()[1:]:
+        match = _TRAILER.match(line.strip())
+        if match and match.group('key').lower() == wanted:
+            name, _sep, value = match.group('value').strip().rpartition(' ')
+            if name == lock:
+                return value
+    return None
+
+
+def lock_trailer_pattern(key, lock):
+    """An extended regular expression (``git log -E --grep``) for the line of ``lock_trailer(key, lock, ...)``."""
+    return '^%s: %s [^ ]+$' % (key, re.sub(r'([][.*+?{}()|^$\\])', r'\\\1', lock))
 
 
 def _concourse_holder(prefix):

@@ -61,7 +61,7 @@ TIMED_OUT = 'timed_out'
 FAILED = 'failed'
 
 _OUTCOME_OF_DECISION = {transaction.CHANGE: CHANGED, transaction.NOTHING: UNCHANGED, transaction.WAIT: NOT_ACQUIRED}
-_FIXED_OPERATIONS = {'released': 'release_lock', 'absent': 'remove_lock'}
+_FIXED_OPERATIONS = {'released': 'release_lock', 'absent': 'remove_lock', 'moved': 'move_lock'}
 
 
 def operation_metrics(params, check_mode, warn):

@@ -15,7 +15,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import random
 import re
 from datetime import datetime, timezone
 
@@ -32,7 +31,6 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     UNCLAIMED,
     Delete,
     LockFile,
-    Move,
     Write,
     lock_path,
     new_pool_edits,
@@ -60,8 +58,8 @@ class Request(object):
         self.timeout = timeout
         self.poll_interval = poll_interval
 
-    def message(self, operation, name):
-        return format_message(operation, name, self.holder, self.team, self.pool)
+    def message(self, operation, name, trailers=None):
+        return format_message(operation, name, self.holder, self.team, self.pool, trailers)
 
 
 def _validate_label(kind, value):
@@ -128,48 +126,6 @@ def _existing(snapshot, request, name):
 
 
 # -- decisions --------------------------------------------------------------------
-
-def claim_decider(request, name=None):
-    """Claim ``name``, or any free lock of the pool when ``name`` is None."""
-    if name is not None:
-        validate_name('lock', name)
-
-    def decide(snapshot):
-        pool = snapshot.pool(request.pool)
-        if name is None:
-            free = pool.available()
-            if not free:
-                return transaction.wait(None, "no lock in pool '%s' is free" % request.pool)
-            lock_file = pool.find(random.choice(free))
-        else:
-            lock_file = _existing(snapshot, request, name)
-        before = _diff_view(lock_file.state, None)
-        if lock_file.state == CLAIMED:
-            holder = _holder_of(snapshot, lock_file)
-            if request.holder_given and holder == request.holder:
-                return transaction.nothing(lock_file, _diff_view(CLAIMED, None, holder))
-            return transaction.wait(lock_file, "lock '%s' in pool '%s' is claimed by %s"
-                                    % (lock_file.name, request.pool, holder or 'another holder'))
-        target = lock_path(request.pool, CLAIMED, lock_file.name)
-        return transaction.change(lock_file, [Move(lock_file, target)], request.message('claim', lock_file.name),
-                                  request.holder, before, _diff_view(CLAIMED, None, request.holder))
-    return decide
-
-
-def release_decider(request, name):
-    validate_name('lock', name)
-
-    def decide(snapshot):
-        lock_file = _existing(snapshot, request, name)
-        if lock_file.state == UNCLAIMED:
-            return transaction.nothing(lock_file, _diff_view(UNCLAIMED, None))
-        _check_owner(request, snapshot, lock_file, 'release')
-        before = _diff_view(CLAIMED, None, _holder_of(snapshot, lock_file))
-        target = lock_path(request.pool, UNCLAIMED, name)
-        return transaction.change(lock_file, [Move(lock_file, target)], request.message('release', name),
-                                  request.holder, before, _diff_view(UNCLAIMED, None))
-    return decide
-
 
 def present_decider(request, name, data, claimed=False):
     """Add the lock (claimed or not) or update its metadata; ``data`` None keeps what is there."""

@@ -286,6 +286,31 @@ class RepoCache(object):
                 return sha
         return None
 
+    def remote_refs(self, prefix):
+        """{ref name: sha} of the server's refs under ``prefix`` (one ls-remote round trip)."""
+        status, out, err = self._network('ls-remote', ['ls-remote', self.remote.url, prefix + '*'])
+        if status != 0:
+            raise self._network_error('read', err)
+        refs = {}
+        for line in out.splitlines():
+            sha, _sep, name = line.partition('\t')
+            if name.startswith(prefix):
+                refs[name] = sha
+        return refs
+
+    def push_refs(self, refspecs, atomic=True):
+        """Push ``refspecs`` (``sha:ref``, or ``:ref`` to delete) to refs outside the branch.
+
+        True when the server took them (all of them when ``atomic``), False when it refused a ref.
+        """
+        status, out, err = self._network('push', ['push', '--porcelain'] + (['--atomic'] if atomic else [])
+                                         + [self.remote.url] + list(refspecs))
+        if status == 0:
+            return True
+        if any(line.startswith('!') for line in out.splitlines()):
+            return False
+        raise self._network_error('push to', err)
+
     def local_head(self):
         """The branch's commit in the cache, or None; read in process (no git run), as waiters read it often."""
         try:
@@ -324,7 +349,13 @@ class RepoCache(object):
 
     def last_commit(self, head, path):
         """The newest commit at or before ``head`` that changed ``path``, as CommitInfo, or None."""
-        out = self._check('git log', ['log', '-1', '--format=%H%x00%ct%x00%an%x00%B', head, '--', path])
+        return self.newest_commit([head], [path])
+
+    def newest_commit(self, revisions, paths=(), pattern=None):
+        """The newest commit of ``revisions`` (git log's range syntax) that changed one of ``paths`` (any
+        commit when empty) and has a message line matching the extended regular expression ``pattern``."""
+        grep = ['-E', '--grep=' + pattern] if pattern else []
+        out = self._check('git log', ['log', '-1', '--format=%H%x00%ct%x00%an%x00%B'] + grep + list(revisions) + ['--'] + list(paths))
         if not out:
             return None
         sha, when, author, message = out.split('\x00', 3)

@@ -32,26 +32,28 @@ CHANGE = 'change'
 WAIT = 'wait'
 
 
-class Decision(namedtuple('Decision', 'kind lock edits message author reason before after')):
+class Decision(namedtuple('Decision', 'kind lock edits message author reason before after recheck_after')):
     """What an operation wants done on the state it saw.
 
     ``lock`` is the LockFile the result is about; ``before``/``after`` describe it
-    for diff mode; ``reason`` says what a WAIT waits for.
+    for diff mode; ``reason`` says what a WAIT waits for; ``recheck_after`` (seconds)
+    makes a WAIT decide again that soon even if the branch has not moved, for a wait
+    on something outside the branch (the fair queue).
     """
 
     __slots__ = ()
 
 
 def nothing(lock, before=None, reason=None):
-    return Decision(NOTHING, lock, (), None, None, reason, before, before)
+    return Decision(NOTHING, lock, (), None, None, reason, before, before, None)
 
 
 def change(lock, edits, message, author, before, after):
-    return Decision(CHANGE, lock, tuple(edits), message, author, None, before, after)
+    return Decision(CHANGE, lock, tuple(edits), message, author, None, before, after, None)
 
 
-def wait(lock, reason, before=None, after=None):
-    return Decision(WAIT, lock, (), None, None, reason, before, after)
+def wait(lock, reason, before=None, after=None, recheck_after=None):
+    return Decision(WAIT, lock, (), None, None, reason, before, after, recheck_after)
 
 
 class Observer(object):
@@ -151,7 +153,8 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             wait_started = clock()
             observer.waiting_started(decision)
             try:
-                woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, attempt.announced, poll_interval, deadline)
+                woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, attempt.announced, poll_interval,
+                                                           _wake_up_at(deadline, decision, clock))
             finally:
                 observer.waiting_ended()
             waited += clock() - wait_started
@@ -217,6 +220,14 @@ def _pause_for_tests(phase):
     if os.environ.get(TEST_PAUSE_VARIABLE) == phase:
         os.write(2, ('lockpool: paused at %s\n' % phase).encode('ascii'))
         time.sleep(TEST_PAUSE_SECONDS)
+
+
+def _wake_up_at(deadline, decision, clock):
+    """When a wait ends even if the branch does not move: the deadline, or sooner for a ``recheck_after``."""
+    if decision.recheck_after is None:
+        return deadline
+    recheck_at = clock() + decision.recheck_after
+    return recheck_at if deadline is None else min(deadline, recheck_at)
 
 
 def _check_deadline(deadline, clock, timeout, reason):

@@ -42,8 +42,41 @@ options:
     required: true
   name:
     description:
-      - The lock, a file in the pool.
-      - Required unless O(state=claimed), where leaving it out claims any free lock of the pool.
+      - The lock, a file in the pool, or a list of locks (O(state=claimed) and O(state=released) only).
+      - Required unless O(state=claimed), where leaving it out claims O(count) free locks of the pool.
+      - A list is claimed or released all at once, in one commit, or not at all.
+    type: raw
+  count:
+    description:
+      - With O(state=claimed) and no O(name), how many free locks to claim, all at once in one commit or none.
+      - One when not given.
+    type: int
+  match:
+    description:
+      - With O(state=claimed) and no O(name), claim only locks whose metadata, parsed as YAML or JSON, is a mapping
+        that contains all these keys with these values (RV(lock.data)).
+    type: dict
+  lease:
+    description:
+      - With O(state=claimed), how long the claim is meant to last (V(30m), V(2h), seconds). It is recorded with the claim
+        (a C(Lock-Lease-Expires) trailer), and M(lockpool.git.pool_reap) releases the lock once it has expired.
+      - Claiming again locks O(holder) already holds, with a lease, renews it from now (a commit that changes no file).
+    type: raw
+  token:
+    description:
+      - The RV(lock.token) of one's claim (a mapping of lock name to token for several locks).
+      - With O(state=released) (or a renewal), the task fails instead of releasing when that claim is over, for example
+        because the lock was reaped and claimed by someone else.
+    type: raw
+  fair:
+    description:
+      - With O(state=claimed), wait in the pool's fair queue (refs under C(refs/lockpool/queue/), invisible to Concourse);
+        locks are handed out in the order the fair claimers arrived. See C(docs/leases-and-fairness.md) for what it costs.
+    type: bool
+    default: false
+  to_pool:
+    description:
+      - With O(state=moved), the pool O(name) moves to, in one commit, metadata kept; it arrives unclaimed.
     type: str
   state:
     description:
@@ -54,8 +87,10 @@ options:
         or rewrites the metadata of an existing lock (Concourse C(update)), waiting while someone else holds it.
         The first lock added to a new pool creates the pool.
       - V(absent) removes the lock, claimed or not (Concourse C(remove)).
+      - V(moved) moves the lock to O(to_pool). A claimed lock is moved (and released) only by its holder or with O(force);
+        another holder's claim is waited for.
     type: str
-    choices: [claimed, released, present, absent]
+    choices: [claimed, released, present, absent, moved]
     default: claimed
   metadata:
     description:
@@ -165,6 +200,31 @@ EXAMPLES = r'''
         wait: false
       register: claim
 
+    - name: Claim two environments in Europe at once, for two hours, in arrival order
+      lockpool.git.pool_lock:
+        pool: aws
+        count: 2
+        match: {region: eu-west-1}
+        lease: 2h
+        fair: true
+        holder: "{{ awx_job_id }}"
+      register: envs
+
+    - name: Give both back, unless the claim was reaped in the meantime
+      lockpool.git.pool_lock:
+        pool: aws
+        name: "{{ envs.locks | map(attribute='name') | list }}"
+        token: "{{ envs.locks | items2dict(key_name='name', value_name='token') }}"
+        holder: "{{ awx_job_id }}"
+        state: released
+
+    - name: Move env-3 to the pool of environments to rebuild
+      lockpool.git.pool_lock:
+        pool: aws
+        name: env-3
+        state: moved
+        to_pool: aws-dirty
+
     - name: Remove env-1, whoever holds it
       lockpool.git.pool_lock:
         pool: aws
@@ -212,6 +272,26 @@ lock:
     commit:
       description: The commit that put the lock in its current state.
       type: str
+    token:
+      description:
+        - The fencing token of the claim that holds the lock, greater than the token of every earlier claim of it;
+          null when unclaimed or claimed by Concourse. Pass it as O(token) to release only while this claim is current.
+      type: int
+      sample: 42
+    expires_at:
+      description: When the claim's lease ends (ISO 8601, UTC), or null when it has none.
+      type: str
+      sample: "2026-11-23T10:11:07Z"
+    expired:
+      description: Whether the claim's lease has ended (M(lockpool.git.pool_reap) releases such a lock).
+      type: bool
+locks:
+  description:
+    - Every lock the task is about, each as RV(lock) (O(state=claimed), O(state=released) and O(state=moved)).
+    - Several when O(name) is a list or O(count) is more than 1. Empty when nothing was acquired.
+  returned: when O(state) is claimed, released or moved
+  type: list
+  elements: dict
 acquired:
   description: Whether the holder holds the lock after the task (O(state=claimed) only; false otherwise).
   returned: always
@@ -236,28 +316,38 @@ waiting_for:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ansible_collections.lockpool.git.plugins.module_utils import _claims as claims
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
-from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options, url_secrets
+from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR, metadata_bytes
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes
 from ansible_collections.lockpool.git.plugins.module_utils._metrics import (
     DEFAULT_JOB,
     HAS_PROMETHEUS_CLIENT,
     PROMETHEUS_CLIENT_IMPORT_ERROR,
     operation_metrics,
 )
+from ansible_collections.lockpool.git.plugins.module_utils._module_runner import run_engine_module
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._queue import Waiter
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._tokens import parse_token_option
 
 
 def argument_spec():
     spec = dict(CONNECTION_ARGUMENT_SPEC)
     spec.update(
         pool=dict(type='str', required=True),
-        name=dict(type='str'),
-        state=dict(type='str', default='claimed', choices=['claimed', 'released', 'present', 'absent']),
+        name=dict(type='raw'),
+        count=dict(type='int'),
+        match=dict(type='dict'),
+        lease=dict(type='raw'),
+        token=dict(type='raw'),
+        fair=dict(type='bool', default=False),
+        to_pool=dict(type='str'),
+        state=dict(type='str', default='claimed', choices=['claimed', 'released', 'present', 'absent', 'moved']),
         metadata=dict(type='raw'),
         claimed=dict(type='bool', default=False),
         holder=dict(type='str'),
@@ -272,13 +362,43 @@ def argument_spec():
     return spec
 
 
-def decider(params, request):
-    state, name = params['state'], params['name']
-    if state == 'claimed':
-        return operations.claim_decider(request, name)
+def lock_names(params):
+    """The ``name`` option as a list of names (empty when not given)."""
+    name = params['name']
+    if name is None:
+        return []
+    names = name if isinstance(name, list) else [name]
+    if len(names) != 1 and params['state'] not in ('claimed', 'released'):
+        raise InvalidInputError('name must be a single lock with state %s' % params['state'])
+    return names
+
+
+def lock_operation(params, request, cache):
+    """(decider, fair-queue waiter or None) for the states that work on several locks: claimed, released, moved."""
+    state, names = params['state'], lock_names(params)
+    tokens = parse_token_option(params['token'], names)
     if state == 'released':
-        return operations.release_decider(request, name)
-    if state == 'present':
+        return claims.release_decider(request, names, tokens), None
+    if state == 'moved':
+        return claims.move_decider(request, names[0], params['to_pool']), None
+    selection = claims.Selection(names, params['count'], params['match'])
+    lease = lease_option(params['lease'])
+    waiter = Waiter(cache, request.pool, selection.count) if params['fair'] else None
+    return claims.claim_decider(request, selection, lease, waiter, tokens), waiter
+
+
+def lease_option(value):
+    if value is None:
+        return None
+    lease = parse_duration(value, 'lease')
+    if lease <= 0:
+        raise InvalidInputError('lease must be longer than 0s, got %r' % (value,))
+    return lease
+
+
+def single_lock_decider(params, request):
+    name = lock_names(params)[0]
+    if params['state'] == 'present':
         data = metadata_bytes(params['metadata']) if params['metadata'] is not None else None
         return operations.present_decider(request, name, data, params['claimed'])
     return operations.absent_decider(request, name)
@@ -297,14 +417,17 @@ def run_module(module, observer):
         timeout=parse_duration(params['timeout'], 'timeout'),
         poll_interval=max(parse_duration(params['retry_delay'], 'retry_delay'), 0.1),
     )
-    decide = decider(params, request)
     with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
         with RepoCache(remote) as cache:
-            result = operations.execute(cache, request, decide, params['name'], observer)
+            if params['state'] in ('claimed', 'released', 'moved'):
+                decide, waiter = lock_operation(params, request, cache)
+                result = claims.execute_on_locks(cache, request, decide, waiter, params['to_pool'], observer)
+            else:
+                result = operations.execute(cache, request, single_lock_decider(params, request), params['name'], observer)
     if params['state'] == 'claimed':
-        result['acquired'] = result['lock']['state'] == 'claimed' and result['waiting_for'] is None
+        result['acquired'] = result['waiting_for'] is None and all(lock['state'] == 'claimed' for lock in result['locks'])
         if not result['acquired'] and not params['name']:
-            result['lock'] = None
+            result['lock'], result['locks'] = None, []
     else:
         result['acquired'] = False
     if result['waiting_for'] is None:
@@ -317,22 +440,18 @@ def run_module(module, observer):
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_if=[('state', 'released', ['name']), ('state', 'present', ['name']), ('state', 'absent', ['name'])],
+        required_if=[('state', 'released', ['name']), ('state', 'present', ['name']), ('state', 'absent', ['name']),
+                     ('state', 'moved', ['name', 'to_pool'])],
         supports_check_mode=True,
     )
-    module.no_log_values.update(url_secrets(module.params['repo']))
-    if not HAS_GITPYTHON:
-        module.fail_json(msg=missing_required_lib('GitPython'), exception=str(GITPYTHON_IMPORT_ERROR))
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
     if module.params['prometheus_push_gateway'] and not HAS_PROMETHEUS_CLIENT:
         module.fail_json(msg=missing_required_lib('prometheus-client'), exception=str(PROMETHEUS_CLIENT_IMPORT_ERROR))
-    try:
-        with operation_metrics(module.params, module.check_mode, module.warn) as observer:
-            result = run_module(module, observer)
-    except LockpoolError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_engine_module(module, run_with_metrics)
+
+
+def run_with_metrics(module):
+    with operation_metrics(module.params, module.check_mode, module.warn) as observer:
+        return run_module(module, observer)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,7 @@
 
 Each acquisition is recorded in an event log shared by all contenders (one O_APPEND write per event,
 so the file order is the order the events happened in): ``enter <lock> <id>`` once the acquire
-returned, ``leave <lock> <id>`` before the release starts. The log is the independent record that
+returned, ``leave <lock> <id>`` before the release starts (one event per lock when it claims several). The log is the independent record that
 tests read to prove no lock ever had two holders.
 
 Usage: contender.py ID CYCLES LOG_FILE JSON_MODULE_ARGS
@@ -43,13 +43,15 @@ def main(holder_id, cycles, log_path, module_args):
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     for _cycle in range(cycles):
         acquired = run_pool_lock(args)
-        lock = acquired['lock']['name']
-        record(log, 'enter', lock, holder_id)
+        locks = [lock['name'] for lock in acquired['locks']]
+        for lock in locks:
+            record(log, 'enter', lock, holder_id)
         time.sleep(random.uniform(0, 0.02))
-        record(log, 'leave', lock, holder_id)
-        released = run_pool_lock(dict(args, name=lock, state='released'))
+        for lock in locks:
+            record(log, 'leave', lock, holder_id)
+        released = run_pool_lock(dict(args, name=locks, state='released'))
         if not released['changed']:
-            raise SystemExit('release of %s by contender %s changed nothing' % (lock, holder_id))
+            raise SystemExit('release of %s by contender %s changed nothing' % (', '.join(locks), holder_id))
     os.close(log)
 
 

@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Leases: how long a claim is meant to last, recorded in commit trailers, never in lock files.
+
+A claim with a lease records ``Lock-Lease-Expires: <pool>/<lock> <ISO 8601 UTC>``.
+A renewal is a commit with no file change (subject ``renewing: <lock>``) that
+records the new expiry: it moves the branch but touches no pool directory, so
+Concourse's ``check`` does not see it and the lock's holder (read from the last
+commit that changed the lock's file) stays the claim's. The lease in force is the
+one recorded by the newest renewal made after the claim, else by the claim itself.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import time
+
+from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
+from ansible_collections.lockpool.git.plugins.module_utils._operations import _utc as utc_text
+from ansible_collections.lockpool.git.plugins.module_utils._tokens import lock_id
+
+TRAILER_LEASE = 'Lock-Lease-Expires'
+_UTC_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
+
+
+def lease_trailer(pool, name, expires_at):
+    return lock_trailer(TRAILER_LEASE, lock_id(pool, name), utc_text(int(expires_at)))
+
+
+def _parse_utc(text):
+    try:
+        return calendar.timegm(time.strptime(text, _UTC_FORMAT))
+    except ValueError:
+        return None
+
+
+def lease_expiry(snapshot, lock_file):
+    """When the lease of the claimed ``lock_file`` ends (epoch seconds), or None when its claim has no lease."""
+    if lock_file.state != 'claimed':
+        return None
+    claim = snapshot.last_commit(lock_file.path)
+    if claim is None:
+        return None
+    ident = lock_id(lock_file.pool, lock_file.name)
+    renewal = snapshot.cache.newest_commit(['%s..%s' % (claim.sha, snapshot.head)], (),
+                                           lock_trailer_pattern(TRAILER_LEASE, ident))
+    value = lock_trailer_value((renewal or claim).message, TRAILER_LEASE, ident)
+    return _parse_utc(value) if value else None
+
+
+def lease_fields(snapshot, lock_file, now=None):
+    """``expires_at`` and ``expired`` of a lock, as pool_lock and pool_lock_info return them."""
+    expiry = lease_expiry(snapshot, lock_file)
+    if expiry is None:
+        return dict(expires_at=None, expired=False)
+    return dict(expires_at=utc_text(expiry), expired=expiry <= (time.time() if now is None else now))

@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fair queue: waiters served in arrival order, kept in refs outside the branch.
+
+A fair claimer that has to wait pushes a ticket, a ref named
+``refs/lockpool/queue/<branch>/<pool>/<arrival ms>-<id>-<wanted>-<expires s>``
+that points at the branch's head (an object the server has, so nothing is
+uploaded). The name says everything: when its waiter arrived, how many locks it
+wants and until when it is alive, so one ``ls-remote`` reads the whole queue. A
+waiter renews its ticket (an atomic rename) while it waits and deletes it when it
+is done; a crashed waiter's ticket simply expires. A fair claimer takes locks
+only when the locks free now are enough for every older live ticket and for it.
+
+Concourse never sees these refs (it clones the branch only) and does not honour
+them: only fair claimers queue. Expiry compares the ticket's time with the
+reader's clock, so machines must agree on the time to within the ticket's life.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import binascii
+import os
+import re
+import time
+from collections import namedtuple
+
+from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
+from ansible_collections.lockpool.git.plugins.module_utils._operations import _utc as utc_text
+
+QUEUE_REFS = 'refs/lockpool/queue/'
+TICKET_LIFE = 60.0
+RENEW_AFTER = 20.0
+_TICKET_NAME = re.compile(r'^(?P<arrival>\d+)-(?P<id>[0-9a-f]+)-(?P<wanted>\d+)-(?P<expires>\d+)$')
+
+
+class Ticket(namedtuple('Ticket', 'arrival id wanted expires ref')):
+    """One waiter's place in the queue; ``arrival`` in milliseconds, ``expires`` in seconds since the epoch."""
+
+    __slots__ = ()
+
+    @property
+    def place(self):
+        return (self.arrival, self.id)
+
+
+def queue_prefix(branch, pool):
+    return '%s%s/%s/' % (QUEUE_REFS, branch, pool)
+
+
+def _ticket_ref(prefix, arrival, ticket_id, wanted, expires):
+    return '%s%d-%s-%d-%d' % (prefix, arrival, ticket_id, wanted, expires)
+
+
+def read_tickets(cache, pool):
+    """Every ticket of the pool's queue on the server, oldest first (expired ones included)."""
+    prefix = queue_prefix(cache.remote.branch, pool)
+    tickets = []
+    for ref in cache.remote_refs(prefix):
+        match = _TICKET_NAME.match(ref[len(prefix):])
+        if match:
+            tickets.append(Ticket(int(match.group('arrival')), match.group('id'), int(match.group('wanted')),
+                                  int(match.group('expires')), ref))
+    return sorted(tickets, key=lambda ticket: ticket.place)
+
+
+def describe_queue(cache, pool, now=None):
+    """The pool's live queue as pool_lock_info shows it: oldest first, with position, arrival, wanted, expires_at."""
+    now = time.time() if now is None else now
+    live = [ticket for ticket in read_tickets(cache, pool) if ticket.expires > now]
+    return [dict(position=index + 1, ticket=ticket.id, arrived_at=utc_text(ticket.arrival // 1000),
+                 wanted=ticket.wanted, expires_at=utc_text(ticket.expires))
+            for index, ticket in enumerate(live)]
+
+
+class Waiter(object):
+    """One fair claimer: its place in the pool's queue, and its ticket once it has had to wait."""
+
+    def __init__(self, cache, pool, wanted, clock=time.time):
+        self.cache = cache
+        self.pool = pool
+        self.wanted = wanted
+        self.clock = clock
+        self.arrival = int(clock() * 1000)
+        self.id = binascii.hexlify(os.urandom(6)).decode('ascii')
+        self.ticket = None
+        self.renewed_at = None
+        self._expired_seen = []
+
+    def wanted_ahead(self):
+        """How many locks the live tickets older than this waiter want (one ls-remote)."""
+        now = self.clock()
+        tickets = read_tickets(self.cache, self.pool)
+        self._expired_seen = [ticket.ref for ticket in tickets if ticket.expires <= now and ticket.ref != self.ticket]
+        return sum(ticket.wanted for ticket in tickets
+                   if ticket.expires > now and ticket.place < (self.arrival, self.id))
+
+    def keep_place(self, head):
+        """Push this waiter's ticket, or renew it when it is due; ``head`` is a commit the server has."""
+        now = self.clock()
+        if self.ticket is not None and now - self.renewed_at < RENEW_AFTER:
+            return
+        ref = _ticket_ref(queue_prefix(self.cache.remote.branch, self.pool), self.arrival, self.id, self.wanted,
+                          int(now + TICKET_LIFE))
+        refspecs = ['%s:%s' % (head, ref)] + ([':' + self.ticket] if self.ticket else [])
+        if not self.cache.push_refs(refspecs):
+            raise RepositoryError('the lock repository %s refused the fair-queue ticket %s; fairness needs a server that '
+                                  'accepts pushes to refs under %s' % (self.cache.remote.display_url, ref, QUEUE_REFS))
+        self.ticket, self.renewed_at = ref, now
+
+    def leave(self):
+        """Delete this waiter's ticket and the expired ones it saw; best effort (a ticket left behind expires)."""
+        refs = ([self.ticket] if self.ticket else []) + self._expired_seen
+        if refs:
+            try:
+                self.cache.push_refs([':' + ref for ref in refs], atomic=False)
+            except RepositoryError:
+                pass
+        self.ticket = None

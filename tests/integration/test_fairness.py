@@ -1,0 +1,103 @@
+"""The fair queue: waiters served in arrival order, tickets kept in refs outside the branch."""
+
+import json
+import os
+import subprocess
+import time
+
+from support.modules import PYTHON, module_env, run_module
+from support.repos import commit_count, git, head, make_lock_repo, pool_state
+from test_contention import CONTENDER
+
+QUEUE = 'refs/lockpool/queue/main/aws/'
+
+
+def tickets(repo):
+    return git('for-each-ref', '--format=%(refname)', QUEUE, cwd=repo).split()
+
+
+def wait_until(condition, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, 'condition not met within %ss' % timeout
+        time.sleep(0.05)
+
+
+def put_ticket(repo, arrival_ms, expires, wanted=1):
+    git('update-ref', '%s%d-abcdef-%d-%d' % (QUEUE, arrival_ms, wanted, expires), head(repo), cwd=repo)
+
+
+def start_fair_claimer(holder_id, url, tmp_path, log, retry_delay):
+    args = {'repo': url, 'pool': 'aws', 'cache_dir': str(tmp_path / ('cache-%s' % holder_id)), 'fair': True,
+            'timeout': 120, 'retry_delay': retry_delay}
+    return subprocess.Popen([PYTHON, CONTENDER, holder_id, '1', log, json.dumps(args)], env=module_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_the_earliest_waiter_is_served_before_a_stream_of_faster_newcomers(git_daemon, tmp_path):
+    repo = make_lock_repo(os.path.join(git_daemon.base, 'fair.git'), {'aws': {'env-1': 'a'}})
+    url = git_daemon.url('fair.git')
+    blocker = {'repo': url, 'pool': 'aws', 'cache_dir': str(tmp_path / 'blocker'), 'name': 'env-1', 'holder': 'blocker'}
+    run_module('pool_lock', blocker)
+    log = str(tmp_path / 'events.log')
+    # The first waiter looks at the server every 3s; the newcomers every 0.2s: without the queue they win.
+    arrivals = ['first', 'n1', 'n2', 'n3', 'n4']
+    processes = []
+    for holder_id in arrivals:
+        processes.append(start_fair_claimer(holder_id, url, tmp_path, log, '3s' if holder_id == 'first' else '0.2s'))
+        wait_until(lambda: len(tickets(repo)) == len(processes))
+    run_module('pool_lock', dict(blocker, state='released'))
+    outputs = [process.communicate(timeout=180)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * len(processes), outputs
+    with open(log) as handle:
+        served = [line.split()[2] for line in handle if line.startswith('enter')]
+    assert served == arrivals
+    assert tickets(repo) == []
+
+
+def test_a_claim_that_finds_a_free_lock_and_an_empty_queue_pushes_only_its_commit(aws_repo, lock_args):
+    commits = commit_count(aws_repo)
+    result = run_module('pool_lock', dict(lock_args, holder='alice', fair=True))
+    assert result['acquired'] and commit_count(aws_repo) == commits + 1
+    assert tickets(aws_repo) == []
+
+
+def test_an_older_live_ticket_keeps_a_newcomer_from_the_free_lock(aws_repo, lock_args):
+    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob'))
+    put_ticket(aws_repo, arrival_ms=int(time.time() * 1000) - 1000, expires=int(time.time()) + 60)
+    result = run_module('pool_lock', dict(lock_args, holder='alice', fair=True, wait=False))
+    assert not result['acquired']
+    assert result['waiting_for'] == 'earlier waiters of the fair queue want 1 lock of pool aws first'
+    assert pool_state(aws_repo, 'aws')['unclaimed'] == ['env-2']
+
+
+def test_an_expired_ticket_of_a_crashed_waiter_blocks_nobody_and_is_cleaned_up(aws_repo, lock_args):
+    put_ticket(aws_repo, arrival_ms=int(time.time() * 1000) - 120000, expires=int(time.time()) - 1)
+    result = run_module('pool_lock', dict(lock_args, holder='alice', fair=True))
+    assert result['acquired']
+    assert tickets(aws_repo) == []
+
+
+def test_a_claimer_without_fair_ignores_the_queue(aws_repo, lock_args):
+    put_ticket(aws_repo, arrival_ms=int(time.time() * 1000) - 1000, expires=int(time.time()) + 60, wanted=2)
+    assert run_module('pool_lock', dict(lock_args, holder='alice'))['acquired']
+
+
+def test_a_waiter_that_times_out_removes_its_ticket(aws_repo, lock_args):
+    run_module('pool_lock', dict(lock_args, count=2, holder='bob'))
+    result = run_module('pool_lock', dict(lock_args, holder='alice', fair=True, timeout='2s', retry_delay='0.2s'))
+    assert result['failed'] and 'gave up after 2s' in result['msg']
+    assert tickets(aws_repo) == []
+
+
+def test_describe_queue_lists_the_live_tickets_oldest_first_for_pool_lock_info(aws_repo, cache_dir):
+    from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote
+    from ansible_collections.lockpool.git.plugins.module_utils._queue import describe_queue
+    from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+    now = 1800000000
+    put_ticket(aws_repo, arrival_ms=(now - 30) * 1000, expires=now + 40, wanted=2)
+    put_ticket(aws_repo, arrival_ms=(now - 90) * 1000, expires=now - 1)
+    with RepoCache(Remote(aws_repo, cache_dir=cache_dir)) as cache:
+        queue = describe_queue(cache, 'aws', now=now)
+    assert queue == [dict(position=1, ticket='abcdef', arrived_at='2027-01-15T07:59:30Z', wanted=2,
+                          expires_at='2027-01-15T08:00:40Z')]
