@@ -12,6 +12,7 @@ ANSIBLE_DOC = os.path.join(os.path.dirname(PYTHON), 'ansible-doc')
 
 @pytest.mark.parametrize('plugin_type, name', [
     ('module', 'lockpool.git.pool_lock'),
+    ('module', 'lockpool.git.pool_reap'),
     ('role', 'lockpool.git.with_lock'),
 ])
 def test_ansible_doc_renders(plugin_type, name):
