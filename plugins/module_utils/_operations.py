@@ -17,12 +17,11 @@ __metaclass__ = type
 
 import random
 import re
-from datetime import datetime, timezone
 
+from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     InvalidInputError,
-    LockNotFoundError,
     NotHolderError,
     PoolNotFoundError,
 )
@@ -37,11 +36,10 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     lock_path,
     new_pool_edits,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._message import format_message, parse_message
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
+from ansible_collections.lockpool.git.plugins.module_utils._message import format_message
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
 
-ABSENT = 'absent'
 _HOLDER_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>]')
 
 
@@ -70,39 +68,11 @@ def _validate_label(kind, value):
     return value
 
 
-# -- describing a lock ------------------------------------------------------------
-
-def _utc(timestamp):
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace('+00:00', 'Z')
-
-
-def describe(snapshot, lock_file):
-    """The ``lock`` result for a lock file at a snapshot."""
-    raw = snapshot.read(lock_file)
-    info = dict(name=lock_file.name, pool=lock_file.pool, state=lock_file.state,
-                metadata=metadata_text(raw), data=parse_metadata(raw),
-                holder=None, team=None, claimed_at=None, commit=None)
-    last = snapshot.last_commit(lock_file.path)
-    if last is not None:
-        info['commit'] = last.sha
-        if lock_file.state == CLAIMED:
-            event = parse_message(last.message, last.author)
-            if event is not None:
-                info['holder'] = event.holder
-                info['team'] = event.team
-            info['claimed_at'] = _utc(last.time)
-    return info
-
-
-def absent_lock(pool, name):
-    return dict(name=name, pool=pool, state=ABSENT, metadata=None, data=None,
-                holder=None, team=None, claimed_at=None, commit=None)
-
+# -- what the repository says about a lock -------------------------------------------
 
 def _holder_of(snapshot, lock_file):
-    last = snapshot.last_commit(lock_file.path)
-    event = parse_message(last.message, last.author) if last else None
-    return event.holder if event else None
+    found = inventory.origin(snapshot, lock_file)
+    return found.holder if found else None
 
 
 def _diff_view(state, metadata, holder=None):
@@ -120,13 +90,6 @@ def _check_owner(request, snapshot, lock_file, action):
             % (action, lock_file.name, request.pool, current or 'an unknown holder', request.holder))
 
 
-def _existing(snapshot, request, name):
-    lock_file = snapshot.pool(request.pool).find(name)
-    if lock_file is None:
-        raise LockNotFoundError("lock '%s' does not exist in pool '%s'" % (name, request.pool))
-    return lock_file
-
-
 # -- decisions --------------------------------------------------------------------
 
 def claim_decider(request, name=None):
@@ -142,7 +105,7 @@ def claim_decider(request, name=None):
                 return transaction.wait(None, "no lock in pool '%s' is free" % request.pool)
             lock_file = pool.find(random.choice(free))
         else:
-            lock_file = _existing(snapshot, request, name)
+            lock_file = inventory.existing_lock(snapshot, request.pool, name)
         before = _diff_view(lock_file.state, None)
         if lock_file.state == CLAIMED:
             holder = _holder_of(snapshot, lock_file)
@@ -160,7 +123,7 @@ def release_decider(request, name):
     validate_name('lock', name)
 
     def decide(snapshot):
-        lock_file = _existing(snapshot, request, name)
+        lock_file = inventory.existing_lock(snapshot, request.pool, name)
         if lock_file.state == UNCLAIMED:
             return transaction.nothing(lock_file, _diff_view(UNCLAIMED, None))
         _check_owner(request, snapshot, lock_file, 'release')
@@ -189,7 +152,7 @@ def present_decider(request, name, data, claimed=False):
             edits.append(Write(path, data or b'', FILE_MODE))
             placeholder = LockFile(request.pool, name, state, None, FILE_MODE)
             return transaction.change(placeholder, edits, request.message('add_claimed' if claimed else 'add', name),
-                                      request.holder, _diff_view(ABSENT, None),
+                                      request.holder, _diff_view(inventory.ABSENT, None),
                                       _diff_view(state, new_text or '', request.holder if claimed else None))
         current = snapshot.read(lock_file)
         before = _diff_view(lock_file.state, metadata_text(current))
@@ -214,11 +177,11 @@ def absent_decider(request, name):
         except PoolNotFoundError:
             lock_file = None
         if lock_file is None:
-            return transaction.nothing(None, _diff_view(ABSENT, None))
+            return transaction.nothing(None, _diff_view(inventory.ABSENT, None))
         _check_owner(request, snapshot, lock_file, 'remove')
         before = _diff_view(lock_file.state, metadata_text(snapshot.read(lock_file)))
         return transaction.change(lock_file, [Delete(lock_file.path)], request.message('remove', name),
-                                  request.holder, before, _diff_view(ABSENT, None))
+                                  request.holder, before, _diff_view(inventory.ABSENT, None))
     return decide
 
 
@@ -237,11 +200,11 @@ def execute(cache, request, decide, name=None):
     else:
         snapshot = outcome.snapshot
     if lock_file is None or lock_file.sha is None:
-        lock = absent_lock(request.pool, name if lock_file is None else lock_file.name)
+        lock = inventory.absent_lock(request.pool, name if lock_file is None else lock_file.name)
         if lock_file is not None:
             lock['state'] = decision.after['state']
     else:
-        lock = describe(snapshot, lock_file)
+        lock = inventory.describe(snapshot, lock_file)
     return dict(
         changed=changed,
         lock=lock,
@@ -250,8 +213,8 @@ def execute(cache, request, decide, name=None):
         waited=round(outcome.waited, 3),
         commit=outcome.commit,
         diff=dict(before=_render(decision.before), after=_render(decision.after),
-                  before_header=lock_path(request.pool, (decision.before or {}).get('state') or ABSENT, lock['name'] or ''),
-                  after_header=lock_path(request.pool, (decision.after or {}).get('state') or ABSENT, lock['name'] or '')),
+                  before_header=lock_path(request.pool, (decision.before or {}).get('state') or inventory.ABSENT, lock['name'] or ''),
+                  after_header=lock_path(request.pool, (decision.after or {}).get('state') or inventory.ABSENT, lock['name'] or '')),
     )
 
 

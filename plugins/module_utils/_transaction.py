@@ -71,9 +71,6 @@ class Snapshot(object):
     def read(self, lock_file):
         return self.cache.read_blob(lock_file.sha)
 
-    def last_commit(self, path):
-        return self.cache.last_commit(self.head, path)
-
 
 Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
 
