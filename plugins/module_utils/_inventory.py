@@ -23,6 +23,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import LockNo
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, list_pools
 from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
+from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._transaction import Snapshot
 
 ABSENT = 'absent'
@@ -117,7 +118,7 @@ def describe(snapshot, lock_file):
 
 def existing_lock(snapshot, pool, name):
     """The lock file of ``name`` in ``pool``; raises when the pool or the lock does not exist."""
-    lock_file = snapshot.pool(pool).find(name)
+    lock_file = snapshot.pool(validate_name('pool', pool)).find(validate_name('lock', name))
     if lock_file is None:
         raise _not_found(pool, name)
     return lock_file
@@ -135,6 +136,7 @@ def read_pools(snapshot, pool=None, name=None):
     Origins are looked up for claimed locks (and for the one lock asked for): finding
     the origin of every unclaimed lock would walk back to the oldest of them.
     """
+    _validate_names(pool, name)
     pools = dict((pool_name, snapshot.pool(pool_name)) for pool_name in ([pool] if pool else list_pools(snapshot.tree)))
     listed = dict((pool_name, _listed(found_pool, name)) for pool_name, found_pool in pools.items())
     wanted = [lock_file for lock_files in listed.values() for lock_file in lock_files
@@ -146,6 +148,13 @@ def read_pools(snapshot, pool=None, name=None):
                          locks=[lock_info(lock_file, snapshot.read(lock_file), found.get(lock_file.path), now)
                                 for lock_file in listed[pool_name]]))
         for pool_name, found_pool in pools.items())
+
+
+def _validate_names(pool, name):
+    if pool is not None:
+        validate_name('pool', pool)
+    if name is not None:
+        validate_name('lock', name)
 
 
 def _listed(pool, name):
