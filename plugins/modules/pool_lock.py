@@ -14,8 +14,8 @@ version_added: 0.1.0
 description:
   - Changes the state of a lock in a pool kept in a git repository laid out as the Concourse pool-resource lays it out
     (C(<pool>/claimed/<lock>) and C(<pool>/unclaimed/<lock>)), so Concourse pipelines and playbooks can share one repository.
-  - Every change is one commit whose subject is the one Concourse writes (C(claiming: env-1), ...); who made it is recorded
-    in C(Lock-Holder) and C(Lock-Team) trailers.
+  - "Every change is one commit whose subject is the one Concourse writes (C(claiming: env-1), ...); who made it is recorded
+    in C(Lock-Holder) and C(Lock-Team) trailers."
   - A change is pushed only on top of the state it was decided on; a lost push race is retried at once on fresh state.
   - Idempotent when O(holder) is given; see O(holder) for what happens without it.
 author:
@@ -71,7 +71,7 @@ options:
       - Who holds the lock, recorded in the commit that claims it.
       - When given, claiming a lock this holder already holds changes nothing, and releasing or removing a lock held
         by someone else fails unless O(force=true).
-      - When not given, the holder recorded is C(user@host), and it is never taken for the same holder as another run:
+      - When not given, the holder recorded is C(user@host), and it is never taken for the same holder as another run;
         claiming a claimed lock waits, and releasing works whoever holds the lock, as in Concourse.
       - The role M(lockpool.git.with_lock) always gives a holder unique to the play run.
     type: str
@@ -188,6 +188,9 @@ lock:
       description: When the lock was claimed (ISO 8601, UTC), for claimed locks.
       type: str
       sample: "2026-11-23T09:41:07Z"
+    age:
+      description: Seconds since the commit that put the lock in its current state.
+      type: int
     commit:
       description: The commit that put the lock in its current state.
       type: str
