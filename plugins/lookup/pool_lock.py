@@ -63,15 +63,15 @@ _raw:
 '''
 
 from ansible.errors import AnsibleLookupError
-from ansible.module_utils.basic import missing_required_lib
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils._connection import remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, metadata_text, parse_metadata
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import HAS_GITPYTHON, RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import missing_library
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 
 
 def pool_and_name(term, pool):
@@ -92,9 +92,9 @@ class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
-        for name, present in (('GitPython', HAS_GITPYTHON), ('PyYAML', HAS_YAML)):
-            if not present:
-                raise AnsibleLookupError(missing_required_lib(name))
+        missing = missing_library()
+        if missing:
+            raise AnsibleLookupError(missing[0], orig_exc=missing[1])
         wanted = [pool_and_name(term, self.get_option('pool')) for term in terms]
         if not wanted:
             return []

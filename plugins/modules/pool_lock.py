@@ -216,18 +216,16 @@ waiting_for:
   type: str
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
 from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR, metadata_bytes
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 
 
 def argument_spec():
@@ -296,15 +294,7 @@ def main():
         required_if=[('state', 'released', ['name']), ('state', 'present', ['name']), ('state', 'absent', ['name'])],
         supports_check_mode=True,
     )
-    if not HAS_GITPYTHON:
-        module.fail_json(msg=missing_required_lib('GitPython'), exception=str(GITPYTHON_IMPORT_ERROR))
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    try:
-        result = run_module(module)
-    except LockpoolError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_ansible_module(module, run_module)
 
 
 if __name__ == '__main__':

@@ -168,14 +168,14 @@ events:
       sample: "main/deploy/deploy-aws build 42 claiming: env-1"
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
-from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, LockpoolError
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR
+from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 
 
 def argument_spec():
@@ -208,15 +208,7 @@ def main():
         required_by={'name': 'pool'},
         supports_check_mode=True,
     )
-    if not HAS_GITPYTHON:
-        module.fail_json(msg=missing_required_lib('GitPython'), exception=str(GITPYTHON_IMPORT_ERROR))
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(YAML_IMPORT_ERROR))
-    try:
-        result = run_module(module)
-    except LockpoolError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_ansible_module(module, run_module)
 
 
 if __name__ == '__main__':
