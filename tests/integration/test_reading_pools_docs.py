@@ -1,4 +1,4 @@
-"""The documentation renders, and the examples of docs/reading-pools.md run as written."""
+"""pool_lock_info and the pool_lock lookup document themselves, and docs/reading-pools.md's examples run as written."""
 
 import os
 import re
@@ -18,7 +18,7 @@ def examples(page):
         return dict((match.group('name'), match.group('text')) for match in EXAMPLE.finditer(handle.read()))
 
 
-@pytest.mark.parametrize('plugin', [['lockpool.git.pool_lock'], ['lockpool.git.pool_lock_info'],
+@pytest.mark.parametrize('plugin', [['-t', 'module', 'lockpool.git.pool_lock_info'],
                                     ['-t', 'lookup', 'lockpool.git.pool_lock']])
 def test_ansible_doc_renders(plugin):
     completed = subprocess.run([os.path.join(os.path.dirname(PYTHON), 'ansible-doc')] + plugin,
