@@ -25,6 +25,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     NotHolderError,
     PoolNotFoundError,
 )
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT
 from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED,
     FILE_MODE,
@@ -152,7 +153,7 @@ def present_decider(request, name, data, claimed=False):
             edits.append(Write(path, data or b'', FILE_MODE))
             placeholder = LockFile(request.pool, name, state, None, FILE_MODE)
             return transaction.change(placeholder, edits, request.message('add_claimed' if claimed else 'add', name),
-                                      request.holder, _diff_view(inventory.ABSENT, None),
+                                      request.holder, _diff_view(ABSENT, None),
                                       _diff_view(state, new_text or '', request.holder if claimed else None))
         current = snapshot.read(lock_file)
         before = _diff_view(lock_file.state, metadata_text(current))
@@ -177,11 +178,11 @@ def absent_decider(request, name):
         except PoolNotFoundError:
             lock_file = None
         if lock_file is None:
-            return transaction.nothing(None, _diff_view(inventory.ABSENT, None))
+            return transaction.nothing(None, _diff_view(ABSENT, None))
         _check_owner(request, snapshot, lock_file, 'remove')
         before = _diff_view(lock_file.state, metadata_text(snapshot.read(lock_file)))
         return transaction.change(lock_file, [Delete(lock_file.path)], request.message('remove', name),
-                                  request.holder, before, _diff_view(inventory.ABSENT, None))
+                                  request.holder, before, _diff_view(ABSENT, None))
     return decide
 
 
@@ -213,8 +214,8 @@ def execute(cache, request, decide, name=None):
         waited=round(outcome.waited, 3),
         commit=outcome.commit,
         diff=dict(before=_render(decision.before), after=_render(decision.after),
-                  before_header=lock_path(request.pool, (decision.before or {}).get('state') or inventory.ABSENT, lock['name'] or ''),
-                  after_header=lock_path(request.pool, (decision.after or {}).get('state') or inventory.ABSENT, lock['name'] or '')),
+                  before_header=lock_path(request.pool, (decision.before or {}).get('state') or ABSENT, lock['name'] or ''),
+                  after_header=lock_path(request.pool, (decision.after or {}).get('state') or ABSENT, lock['name'] or '')),
     )
 
 
