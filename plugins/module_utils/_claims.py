@@ -18,19 +18,13 @@ import random
 import time
 
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import absent_lock, describe, existing_lock
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, UNCLAIMED, Move, lock_path
 from ansible_collections.lockpool.git.plugins.module_utils._leases import lease_fields, lease_trailer
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
-from ansible_collections.lockpool.git.plugins.module_utils._operations import (
-    _check_owner,
-    _existing,
-    _holder_of,
-    _render,
-    absent_lock,
-    describe,
-)
+from ansible_collections.lockpool.git.plugins.module_utils._operations import _check_owner, _holder_of, _render
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import (
     check_token,
     current_token,
@@ -92,7 +86,7 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
     def decide(snapshot):
         pool = snapshot.pool(request.pool)
         if selection.names:
-            lock_files = [_existing(snapshot, request, name) for name in selection.names]
+            lock_files = [existing_lock(snapshot, request.pool, name) for name in selection.names]
             held = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED]
             others = [lock_file for lock_file in held if not _held_by_requester(request, snapshot, lock_file)]
             if others:
@@ -161,7 +155,7 @@ def release_decider(request, names, tokens=None):
         validate_name('lock', name)
 
     def decide(snapshot):
-        lock_files = [_existing(snapshot, request, name) for name in names]
+        lock_files = [existing_lock(snapshot, request.pool, name) for name in names]
         for lock_file in lock_files:
             if lock_file.name in (tokens or {}):
                 check_token(snapshot, lock_file, tokens[lock_file.name], 'release')
@@ -191,7 +185,7 @@ def move_decider(request, name, to_pool):
         raise InvalidInputError("to_pool must be another pool than pool '%s'" % to_pool)
 
     def decide(snapshot):
-        lock_file = _existing(snapshot, request, name)
+        lock_file = existing_lock(snapshot, request.pool, name)
         if snapshot.pool(to_pool).find(name) is not None:
             raise InvalidInputError("cannot move lock '%s' to pool '%s': that pool already has a lock of that name" % (name, to_pool))
         if lock_file.state == CLAIMED and not (request.force or _held_by_requester(request, snapshot, lock_file)):

@@ -77,6 +77,10 @@ class Pool(object):
     def names(self):
         return sorted(set(self.claimed) | set(self.unclaimed))
 
+    def lock_files(self):
+        """Every lock file, by name (a name wrongly in both directories is listed twice)."""
+        return sorted(list(self.claimed.values()) + list(self.unclaimed.values()), key=lambda lock_file: (lock_file.name, lock_file.state))
+
 
 def _lock_files(pool, state, tree):
     files = {}

@@ -19,7 +19,7 @@ import calendar
 import time
 
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
-from ansible_collections.lockpool.git.plugins.module_utils._operations import _utc as utc_text
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import lock_id
 
 TRAILER_LEASE = 'Lock-Lease-Expires'

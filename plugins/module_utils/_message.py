@@ -39,6 +39,7 @@ _SUBJECT = re.compile(
 )
 _BUILD_URL = re.compile(r'^Build URL:(?: *(?P<url>\S+))?\s*$')
 _TRAILER = re.compile(r'^(?P<key>[A-Za-z][A-Za-z0-9-]*): ?(?P<value>.*)$')
+_URL_TEAM = re.compile(r'/teams/(?P<team>[^/]+)/')
 _POOL_BOY = re.compile(r'^Freshening up the pool with \d+ changes?')
 
 CommitEvent = namedtuple('CommitEvent', 'operation lock holder team build_url')
@@ -98,6 +99,12 @@ def _concourse_holder(prefix):
     return prefix, team
 
 
+def _url_team(build_url):
+    """The team in a Concourse build URL (``.../teams/main/pipelines/...``), or None."""
+    match = _URL_TEAM.search(build_url or '')
+    return match.group('team') if match else None
+
+
 def parse_message(message, author=None):
     """Read a commit message written by us, by any Concourse version, or by Pool Boy.
 
@@ -123,5 +130,5 @@ def parse_message(message, author=None):
     if holder is None:
         holder, prefix_team = _concourse_holder(match.group('prefix'))
         holder = holder or build_url
-        team = team or prefix_team
+        team = team or prefix_team or _url_team(build_url)
     return CommitEvent(_OPERATIONS[match.group('verb')], match.group('lock'), holder, team, build_url)

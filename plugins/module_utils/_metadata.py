@@ -11,6 +11,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Invali
 
 try:
     import yaml
+    # libyaml's loader when PyYAML was built with it: reading a pool of thousands of locks parses every one.
+    _SAFE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
     HAS_YAML = True
     YAML_IMPORT_ERROR = None
 except ImportError as exc:  # guarded: modules report it with missing_required_lib
@@ -52,7 +54,7 @@ def metadata_text(raw):
 def parse_metadata(raw):
     """The metadata parsed as YAML (JSON is YAML) when it is a mapping or a list, else None."""
     try:
-        data = yaml.safe_load(raw.decode('utf-8'))
+        data = yaml.load(raw.decode('utf-8'), Loader=_SAFE_LOADER)
     except (UnicodeDecodeError, yaml.YAMLError):
         return None
     return data if isinstance(data, (dict, list)) else None

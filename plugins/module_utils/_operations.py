@@ -16,15 +16,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-from datetime import datetime, timezone
 
+from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     InvalidInputError,
-    LockNotFoundError,
     NotHolderError,
     PoolNotFoundError,
 )
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT
 from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED,
     FILE_MODE,
@@ -35,11 +35,10 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     lock_path,
     new_pool_edits,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._message import format_message, parse_message
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
+from ansible_collections.lockpool.git.plugins.module_utils._message import format_message
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
 
-ABSENT = 'absent'
 _HOLDER_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>]')
 
 
@@ -68,39 +67,11 @@ def _validate_label(kind, value):
     return value
 
 
-# -- describing a lock ------------------------------------------------------------
-
-def _utc(timestamp):
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace('+00:00', 'Z')
-
-
-def describe(snapshot, lock_file):
-    """The ``lock`` result for a lock file at a snapshot."""
-    raw = snapshot.read(lock_file)
-    info = dict(name=lock_file.name, pool=lock_file.pool, state=lock_file.state,
-                metadata=metadata_text(raw), data=parse_metadata(raw),
-                holder=None, team=None, claimed_at=None, commit=None)
-    last = snapshot.last_commit(lock_file.path)
-    if last is not None:
-        info['commit'] = last.sha
-        if lock_file.state == CLAIMED:
-            event = parse_message(last.message, last.author)
-            if event is not None:
-                info['holder'] = event.holder
-                info['team'] = event.team
-            info['claimed_at'] = _utc(last.time)
-    return info
-
-
-def absent_lock(pool, name):
-    return dict(name=name, pool=pool, state=ABSENT, metadata=None, data=None,
-                holder=None, team=None, claimed_at=None, commit=None)
-
+# -- what the repository says about a lock -------------------------------------------
 
 def _holder_of(snapshot, lock_file):
-    last = snapshot.last_commit(lock_file.path)
-    event = parse_message(last.message, last.author) if last else None
-    return event.holder if event else None
+    found = inventory.origin(snapshot, lock_file)
+    return found.holder if found else None
 
 
 def _diff_view(state, metadata, holder=None):
@@ -116,13 +87,6 @@ def _check_owner(request, snapshot, lock_file, action):
         raise NotHolderError(
             "cannot %s lock '%s' in pool '%s': it is held by %s, not by %s (use force to override)"
             % (action, lock_file.name, request.pool, current or 'an unknown holder', request.holder))
-
-
-def _existing(snapshot, request, name):
-    lock_file = snapshot.pool(request.pool).find(name)
-    if lock_file is None:
-        raise LockNotFoundError("lock '%s' does not exist in pool '%s'" % (name, request.pool))
-    return lock_file
 
 
 # -- decisions --------------------------------------------------------------------
@@ -195,11 +159,11 @@ def execute(cache, request, decide, name=None, observer=None):
     if observer is not None:
         observer.finished(decision, snapshot)
     if lock_file is None or lock_file.sha is None:
-        lock = absent_lock(request.pool, name if lock_file is None else lock_file.name)
+        lock = inventory.absent_lock(request.pool, name if lock_file is None else lock_file.name)
         if lock_file is not None:
             lock['state'] = decision.after['state']
     else:
-        lock = describe(snapshot, lock_file)
+        lock = inventory.describe(snapshot, lock_file)
     return dict(
         changed=changed,
         lock=lock,

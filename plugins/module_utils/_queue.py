@@ -28,7 +28,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
-from ansible_collections.lockpool.git.plugins.module_utils._operations import _utc as utc_text
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
 TICKET_LIFE = 60.0

@@ -20,7 +20,7 @@ from ansible_collections.lockpool.git.plugins.module_utils import _transaction a
 from ansible_collections.lockpool.git.plugins.module_utils._layout import UNCLAIMED, Move, lock_path
 from ansible_collections.lockpool.git.plugins.module_utils._leases import lease_expiry
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, parse_message
-from ansible_collections.lockpool.git.plugins.module_utils._operations import _utc as utc_text
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import current_token, lock_id
 
 TRAILER_REAPED = 'Lock-Reaped'

@@ -88,7 +88,11 @@ _DAMAGE = re.compile(
 _RACE_REASONS = ('non-fast-forward', 'fetch first', 'cannot lock ref', 'failed to update ref',
                  'incorrect old value', 'stale info')
 
-CommitInfo = namedtuple('CommitInfo', 'sha time author message')
+_STATUS = re.compile(r'^[A-Z][0-9]*$')
+_LOG_FORMAT = '--format=%H%x00%ct%x00%an%x00%B'
+
+# One commit of a history walk; ``changes`` is a tuple of (status letter, path) as git diff --name-status says.
+CommitInfo = namedtuple('CommitInfo', 'sha time author message changes')
 
 
 _GENERIC_ADVICE = ('fatal: Could not read from remote repository.', 'Please make sure you have the correct access rights',
@@ -324,11 +328,27 @@ class RepoCache(object):
         status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--end-of-options', self.remote.url, refspec])
         if status != 0:
             if "couldn't find remote ref" in err:
-                raise RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
+                raise self._missing_branch_error()
             if _DAMAGE.search(err):
                 raise self._damaged('git fetch', err)
             raise self._network_error('fetch', err)
         return self.local_head()
+
+    def refresh(self):
+        """For readers: the branch's commit, fetched only when the server's differs from the cache's.
+
+        One ls-remote; the cache lock is taken only when there is something to fetch.
+        """
+        remote = self.remote_head()
+        if remote is None:
+            raise self._missing_branch_error()
+        if remote == self.local_head():
+            return remote
+        with self.exclusive():
+            return self.fetch()
+
+    def _missing_branch_error(self):
+        return RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
 
     def _remove_stale_ref_locks(self):
         """A run killed during an update leaves ``*.lock`` files; we hold the cache lock, so they are stale."""
@@ -355,11 +375,40 @@ class RepoCache(object):
         """The newest commit of ``revisions`` (git log's range syntax) that changed one of ``paths`` (any
         commit when empty) and has a message line matching the extended regular expression ``pattern``."""
         grep = ['-E', '--grep=' + pattern] if pattern else []
-        out = self._check('git log', ['log', '-1', '--format=%H%x00%ct%x00%an%x00%B'] + grep + list(revisions) + ['--'] + list(paths))
+        out = self._check('git log', ['log', '-1', _LOG_FORMAT] + grep + list(revisions) + ['--'] + list(paths))
         if not out:
             return None
         sha, when, author, message = out.split('\x00', 3)
-        return CommitInfo(sha, int(when), author, message)
+        return CommitInfo(sha, int(when), author, message, ())
+
+    def history(self, head, paths=(), added_only=False):
+        """The commits at or before ``head`` that changed ``paths``, newest first, as CommitInfo.
+
+        A generator over one running ``git log``: git walks only as far as it is read, and
+        closing the generator stops it. Renames are reported as a delete and an add;
+        ``added_only`` keeps the adds only.
+        """
+        args = ['git', 'log', '--no-renames', '-z', '--name-status', _LOG_FORMAT]
+        if added_only:
+            args.append('--diff-filter=A')
+        process = self._repo.git.execute(args + [head, '--'] + list(paths), as_process=True)
+        finished = False
+        try:
+            for commit in _parse_log(_null_separated(process.stdout)):
+                yield commit
+            finished = True
+        finally:
+            self._end_log(process, finished)
+
+    def _end_log(self, process, finished):
+        if not finished and process.poll() is None:
+            process.terminate()
+        error = process.stderr.read().decode('utf-8', 'replace')
+        process.stdout.close()
+        process.stderr.close()
+        status = process.proc.wait()
+        if finished and status != 0:
+            raise RepositoryError(self.remote.scrub('git log failed in the cache %s: %s' % (self.path, _last_lines(error))))
 
     # -- writing --------------------------------------------------------------------
 
@@ -484,6 +533,39 @@ class RepoCache(object):
             remaining = LOCAL_POLL if deadline is None else max(0.0, min(LOCAL_POLL, deadline - clock()))
             sleep(remaining * random.uniform(0.8, 1.2))
         return False
+
+
+def _null_separated(stream, size=65536):
+    """The NUL-separated fields of a byte stream, as soon as each is complete."""
+    pending = b''
+    while True:
+        chunk = stream.read1(size)
+        if not chunk:
+            break
+        fields = (pending + chunk).split(b'\0')
+        pending = fields.pop()
+        for field in fields:
+            yield field
+    if pending:
+        yield pending
+
+
+def _parse_log(fields):
+    """CommitInfo from ``git log -z --name-status`` fields: a header, then (status, path) pairs."""
+    commit = None
+    changes = []
+    fields = iter(fields)
+    for field in fields:
+        text = field.decode('utf-8', 'replace').lstrip('\n')
+        if commit is not None and _STATUS.match(text):
+            changes.append((text, next(fields).decode('utf-8', 'surrogateescape')))
+            continue
+        if commit is not None:
+            yield commit._replace(changes=tuple(changes))
+        when, author, message = (next(fields).decode('utf-8', 'replace') for _ in range(3))
+        commit, changes = CommitInfo(text, int(when), author, message, ()), []
+    if commit is not None:
+        yield commit._replace(changes=tuple(changes))
 
 
 def race_backoff(attempt, sleep=time.sleep):

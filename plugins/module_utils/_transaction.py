@@ -86,7 +86,7 @@ class Snapshot(object):
         self.head = head
         self._tree = None
         self._pools = {}
-        self._last_commits = {}
+        self._answers = {}
 
     @property
     def tree(self):
@@ -102,10 +102,15 @@ class Snapshot(object):
     def read(self, lock_file):
         return self.cache.read_blob(lock_file.sha)
 
+    def remember(self, key, compute):
+        """``compute()``, run once per snapshot for each ``key``: what history says at one commit never changes."""
+        if key not in self._answers:
+            self._answers[key] = compute()
+        return self._answers[key]
+
     def last_commit(self, path):
-        if path not in self._last_commits:
-            self._last_commits[path] = self.cache.last_commit(self.head, path)
-        return self._last_commits[path]
+        """The newest commit at or before this snapshot that changed ``path``."""
+        return self.remember(('last_commit', path), lambda: self.cache.last_commit(self.head, path))
 
 
 Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')

@@ -269,6 +269,9 @@ lock:
       description: When the lock was claimed (ISO 8601, UTC), for claimed locks.
       type: str
       sample: "2026-11-23T09:41:07Z"
+    age:
+      description: Seconds since the commit that put the lock in its current state.
+      type: int
     commit:
       description: The commit that put the lock in its current state.
       type: str
@@ -329,8 +332,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._metrics import (
     PROMETHEUS_CLIENT_IMPORT_ERROR,
     operation_metrics,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._module_runner import run_engine_module
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
 from ansible_collections.lockpool.git.plugins.module_utils._queue import Waiter
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import parse_token_option
@@ -446,7 +449,7 @@ def main():
     )
     if module.params['prometheus_push_gateway'] and not HAS_PROMETHEUS_CLIENT:
         module.fail_json(msg=missing_required_lib('prometheus-client'), exception=str(PROMETHEUS_CLIENT_IMPORT_ERROR))
-    run_engine_module(module, run_with_metrics)
+    run_ansible_module(module, run_with_metrics)
 
 
 def run_with_metrics(module):

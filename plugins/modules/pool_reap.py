@@ -117,7 +117,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
 from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._module_runner import run_engine_module
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
 from ansible_collections.lockpool.git.plugins.module_utils._reap import reap
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
@@ -147,7 +147,7 @@ def run_module(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_engine_module(module, run_module)
+    run_ansible_module(module, run_module)
 
 
 if __name__ == '__main__':

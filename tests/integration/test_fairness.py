@@ -7,7 +7,7 @@ import time
 
 from support.modules import PYTHON, module_env, run_module
 from support.repos import commit_count, git, head, make_lock_repo, pool_state
-from test_contention import CONTENDER
+from support.load import CONTENDER
 
 QUEUE = 'refs/lockpool/queue/main/aws/'
 

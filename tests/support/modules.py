@@ -80,6 +80,20 @@ def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
         raise
 
 
+def _ansible_env(env=None):
+    ansible_env = module_env(dict(ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_STDOUT_CALLBACK='default',
+                                  ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0'))
+    ansible_env.update(env or {})
+    return ansible_env
+
+
+def run_adhoc(module, args, env=None, timeout=300):
+    """Run ``ansible localhost -m module -a args`` with the virtualenv's Python; returns CompletedProcess."""
+    command = [os.path.join(os.path.dirname(PYTHON), 'ansible'), 'localhost', '-i', 'localhost,', '-c', 'local',
+               '-e', 'ansible_python_interpreter=%s' % PYTHON, '-m', module, '-a', args]
+    return subprocess.run(command, capture_output=True, text=True, env=_ansible_env(env), timeout=timeout, check=False)
+
+
 def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, check=False):
     """Run ``ansible-playbook`` on localhost with the virtualenv's Python; returns CompletedProcess."""
     command = [os.path.join(os.path.dirname(PYTHON), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
@@ -90,7 +104,4 @@ def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, 
         command.append('--check')
     for key, value in (extra_vars or {}).items():
         command += ['-e', json.dumps({key: value})]
-    playbook_env = module_env(dict(ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_STDOUT_CALLBACK='default',
-                                   ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0'))
-    playbook_env.update(env or {})
-    return subprocess.run(command, capture_output=True, text=True, env=playbook_env, timeout=timeout, check=False)
+    return subprocess.run(command, capture_output=True, text=True, env=_ansible_env(env), timeout=timeout, check=False)

@@ -8,8 +8,9 @@ GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME='tests', GIT_AUTHOR_EMAIL='tests@loca
                GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM='1')
 
 
-def git(*args, cwd=None, check=True):
-    result = subprocess.run(['git', *args], cwd=cwd, env=GIT_ENV, capture_output=True, text=True, check=False)
+def git(*args, cwd=None, check=True, env=None):
+    result = subprocess.run(['git', *args], cwd=cwd, env=dict(GIT_ENV, **(env or {})), capture_output=True, text=True,
+                            check=False)
     if check and result.returncode != 0:
         raise AssertionError('git %s failed: %s' % (' '.join(args), result.stderr))
     return result.stdout
@@ -39,8 +40,11 @@ def make_lock_repo(path, pools, claimed=None, branch='main'):
     return str(path)
 
 
-def commit_to(bare, message, changes, branch='main', author=None):
-    """Make one commit on ``bare`` as another tool would: ``changes`` is [(op, path[, data or target])]."""
+def commit_to(bare, message, changes, branch='main', author=None, date=None):
+    """Make one commit on ``bare`` as another tool would: ``changes`` is [(op, path[, data or target])].
+
+    ``date`` (a Unix timestamp) sets the author and committer dates.
+    """
     work = str(bare) + '.other'
     if not os.path.isdir(work):
         git('clone', '-q', '-b', branch, str(bare), work)
@@ -61,7 +65,9 @@ def commit_to(bare, message, changes, branch='main', author=None):
     args = ['commit', '-q', '-m', message]
     if author:
         args += ['--author', author]
-    git(*args, cwd=work)
+    if date is not None:
+        args += ['--date', '@%d' % date]
+    git(*args, cwd=work, env={'GIT_COMMITTER_DATE': '@%d' % date} if date is not None else None)
     git('push', '-q', 'origin', 'HEAD:' + branch, cwd=work)
     return git('rev-parse', 'HEAD', cwd=work).strip()
 

@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading pools: their locks, who holds them and since when, and the lock events in the history.
+
+Nothing here pushes or waits. The commit that put each lock in its current state
+(its origin) is found in one walk of the history that stops once every lock asked
+about is found; lock files are read through the cache's object database. Who did
+it is read from the commit message, whether Ansible or any Concourse version
+wrote it (see _message), and which pool and lock from the paths it changed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import time
+from collections import namedtuple
+from datetime import datetime, timezone
+
+from ansible_collections.lockpool.git.plugins.module_utils._errors import LockNotFoundError
+from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, list_pools
+from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
+from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
+from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
+from ansible_collections.lockpool.git.plugins.module_utils._transaction import Snapshot
+
+ABSENT = 'absent'
+
+# More lock files than this are looked for by their directories: a long pathspec slows every step of the walk.
+_EXACT_PATHS_LIMIT = 16
+
+# The commit that put a lock file where it is, and who it says did it.
+Origin = namedtuple('Origin', 'commit time holder team')
+
+# (status of <pool>/claimed/<lock>, status of <pool>/unclaimed/<lock>) in one commit -> the operation
+_OPERATIONS = {
+    ('A', 'D'): 'claim',
+    ('D', 'A'): 'release',
+    ('A', None): 'add_claimed',
+    (None, 'A'): 'add',
+    ('D', None): 'remove',
+    (None, 'D'): 'remove',
+    ('D', 'D'): 'remove',
+}
+_CHANGED = 'update'
+
+
+def current(cache):
+    """The branch as the server has it now; the cache fetches only when it moved."""
+    return Snapshot(cache, cache.refresh())
+
+
+def utc_text(timestamp):
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace('+00:00', 'Z')
+
+
+# -- origins ------------------------------------------------------------------------
+
+def origins(snapshot, lock_files):
+    """{path: Origin} for each lock file: the newest commit that added its path. One history walk."""
+    wanted = set(lock_file.path for lock_file in lock_files)
+    found = {}
+    if not wanted:
+        return found
+    walk = snapshot.cache.history(snapshot.head, _pathspec(lock_files), added_only=True)
+    with contextlib.closing(walk):
+        for commit in walk:
+            for _status, path in commit.changes:
+                if path in wanted and path not in found:
+                    found[path] = _origin(commit)
+            if len(found) == len(wanted):
+                break
+    return found
+
+
+def origin(snapshot, lock_file):
+    """The Origin of one lock file, or None when its history is gone (a shallow repository)."""
+    return snapshot.remember(('origin', lock_file.path), lambda: origins(snapshot, [lock_file]).get(lock_file.path))
+
+
+def _pathspec(lock_files):
+    if len(lock_files) <= _EXACT_PATHS_LIMIT:
+        return sorted(set(lock_file.path for lock_file in lock_files))
+    return sorted(set('%s/%s/' % (lock_file.pool, lock_file.state) for lock_file in lock_files))
+
+
+def _origin(commit):
+    event = parse_message(commit.message, commit.author)
+    if event is None:
+        return Origin(commit.sha, commit.time, None, None)
+    return Origin(commit.sha, commit.time, event.holder, event.team)
+
+
+# -- locks --------------------------------------------------------------------------
+
+def lock_info(lock_file, raw, found, now):
+    """A lock as plugins return it; ``found`` is its Origin (or None), ``now`` the time ages count to."""
+    info = absent_lock(lock_file.pool, lock_file.name)
+    info.update(state=lock_file.state, metadata=metadata_text(raw), data=parse_metadata(raw))
+    if found is not None:
+        info.update(commit=found.commit, age=max(0, int(now - found.time)))
+        if lock_file.state == CLAIMED:
+            info.update(holder=found.holder, team=found.team, claimed_at=utc_text(found.time))
+    return info
+
+
+def absent_lock(pool, name):
+    return dict(name=name, pool=pool, state=ABSENT, metadata=None, data=None,
+                holder=None, team=None, claimed_at=None, age=None, commit=None)
+
+
+def describe(snapshot, lock_file):
+    """One lock, with the commit that put it in its current state."""
+    return lock_info(lock_file, snapshot.read(lock_file), origin(snapshot, lock_file), time.time())
+
+
+def existing_lock(snapshot, pool, name):
+    """The lock file of ``name`` in ``pool``; raises when the pool or the lock does not exist."""
+    lock_file = snapshot.pool(validate_name('pool', pool)).find(validate_name('lock', name))
+    if lock_file is None:
+        raise _not_found(pool, name)
+    return lock_file
+
+
+def _not_found(pool, name):
+    return LockNotFoundError("lock '%s' does not exist in pool '%s'" % (name, pool))
+
+
+# -- pools --------------------------------------------------------------------------
+
+def read_pools(snapshot, pool=None, name=None):
+    """{pool: {available, claimed, locks}} for one pool or all of them, or for one lock of one pool.
+
+    Origins are looked up for claimed locks (and for the one lock asked for): finding
+    the origin of every unclaimed lock would walk back to the oldest of them.
+    """
+    _validate_names(pool, name)
+    pools = dict((pool_name, snapshot.pool(pool_name)) for pool_name in ([pool] if pool else list_pools(snapshot.tree)))
+    listed = dict((pool_name, _listed(found_pool, name)) for pool_name, found_pool in pools.items())
+    wanted = [lock_file for lock_files in listed.values() for lock_file in lock_files
+              if lock_file.state == CLAIMED or name is not None]
+    found = origins(snapshot, wanted)
+    now = time.time()
+    return dict(
+        (pool_name, dict(available=len(found_pool.available()), claimed=len(found_pool.claimed),
+                         locks=[lock_info(lock_file, snapshot.read(lock_file), found.get(lock_file.path), now)
+                                for lock_file in listed[pool_name]]))
+        for pool_name, found_pool in pools.items())
+
+
+def _validate_names(pool, name):
+    if pool is not None:
+        validate_name('pool', pool)
+    if name is not None:
+        validate_name('lock', name)
+
+
+def _listed(pool, name):
+    lock_files = [lock_file for lock_file in pool.lock_files() if name is None or lock_file.name == name]
+    if name is not None and not lock_files:
+        raise _not_found(pool.name, name)
+    return lock_files
+
+
+# -- events -------------------------------------------------------------------------
+
+def read_events(snapshot, count, pool=None, name=None):
+    """The newest ``count`` lock events, newest first: one per lock a commit changed.
+
+    Reads only as much history as those events need.
+    """
+    events = []
+    walk = snapshot.cache.history(snapshot.head, _event_paths(pool, name))
+    with contextlib.closing(walk):
+        for commit in walk:
+            events.extend(event for event in _commit_events(commit) if name is None or event['lock'] == name)
+            if len(events) >= count:
+                break
+    return events[:count]
+
+
+def _event_paths(pool, name):
+    if pool and name:
+        return ['%s/%s/%s' % (pool, state, name) for state in STATES]
+    return [pool + '/'] if pool else []
+
+
+def _commit_events(commit):
+    """The lock events of one commit: what it did to each lock, from its paths; who did it, from its message."""
+    statuses = {}
+    for status, path in commit.changes:
+        parts = path.split('/')
+        if len(parts) == 3 and parts[1] in STATES and not parts[2].startswith('.'):
+            statuses.setdefault((parts[0], parts[2]), {})[parts[1]] = status
+    who = _origin(commit)
+    return [dict(commit=commit.sha, time=utc_text(commit.time), pool=pool, lock=lock,
+                 operation=_OPERATIONS.get((states.get(CLAIMED), states.get(UNCLAIMED)), _CHANGED),
+                 holder=who.holder, team=who.team, message=_subject(commit.message))
+            for (pool, lock), states in sorted(statuses.items())]
+
+
+def _subject(message):
+    """The commit's subject as git shows it: its first paragraph on one line."""
+    return ' '.join(line.strip() for line in message.strip().split('\n\n', 1)[0].splitlines())
