@@ -292,7 +292,7 @@ class RepoCache(object):
 
     def remote_refs(self, prefix):
         """{ref name: sha} of the server's refs under ``prefix`` (one ls-remote round trip)."""
-        status, out, err = self._network('ls-remote', ['ls-remote', self.remote.url, prefix + '*'])
+        status, out, err = self._network('ls-remote', ['ls-remote', '--end-of-options', self.remote.url, prefix + '*'])
         if status != 0:
             raise self._network_error('read', err)
         refs = {}
@@ -308,7 +308,7 @@ class RepoCache(object):
         True when the server took them (all of them when ``atomic``), False when it refused a ref.
         """
         status, out, err = self._network('push', ['push', '--porcelain'] + (['--atomic'] if atomic else [])
-                                         + [self.remote.url] + list(refspecs))
+                                         + ['--end-of-options', self.remote.url] + list(refspecs))
         if status == 0:
             return True
         if any(line.startswith('!') for line in out.splitlines()):

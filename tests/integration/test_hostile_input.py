@@ -94,7 +94,7 @@ ROWS = [
     row('repo-with-token-unreachable', {'repo': 'https://robot:%s@127.0.0.1:9/locks.git' % SECRET},
         'cannot fetch lock repository https://***@127.0.0.1:9/locks.git'),
     # option types
-    row('state-unknown', {'state': 'stolen'}, 'value of state must be one of: claimed, released, present, absent, got: stolen'),
+    row('state-unknown', {'state': 'stolen'}, 'value of state must be one of: claimed, released, present, absent, moved, got: stolen'),
     row('wait-not-a-bool', {'wait': 'perhaps'}, "argument 'wait' is of type str and we were unable to convert to bool"),
     row('force-a-list', {'name': 'env-1', 'state': 'absent', 'force': ['yes']},
         "argument 'force' is of type list and we were unable to convert to bool"),
