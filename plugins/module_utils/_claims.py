@@ -210,10 +210,12 @@ def describe_with_lease(snapshot, pool, name):
         lock_file = None
     if lock_file is None:
         return dict(absent_lock(pool, name), token=None, expires_at=None, expired=False)
-    info = describe(snapshot, lock_file)
-    info['token'] = current_token(snapshot, lock_file)
-    info.update(lease_fields(snapshot, lock_file))
-    return info
+    return dict(describe(snapshot, lock_file), **claim_fields(snapshot, lock_file))
+
+
+def claim_fields(snapshot, lock_file):
+    """``token``, ``expires_at`` and ``expired`` of a lock's current claim (null and false when it is unclaimed)."""
+    return dict(lease_fields(snapshot, lock_file), token=current_token(snapshot, lock_file))
 
 
 def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, observer=None):

@@ -34,8 +34,8 @@ TRAILER_TEAM = 'Lock-Team'
 TRAILER_POOL = 'Lock-Pool'
 
 _SUBJECT = re.compile(
-    r'^(?:(?P<prefix>.*?) )?(?P<verb>unclaiming|claiming|adding unclaimed|adding claimed|removing|updating): (?P<lock>.+?)'
-    r'(?: Build URL:(?: (?P<url>\S+))?)?\s*$'
+    r'^(?:(?P<prefix>.*?) )?(?P<verb>%s): (?P<lock>.+?)' % '|'.join(sorted(_OPERATIONS, key=len, reverse=True))
+    + r'(?: Build URL:(?: (?P<url>\S+))?)?\s*$'
 )
 _BUILD_URL = re.compile(r'^Build URL:(?: *(?P<url>\S+))?\s*$')
 _TRAILER = re.compile(r'^(?P<key>[A-Za-z][A-Za-z0-9-]*): ?(?P<value>.*)$')

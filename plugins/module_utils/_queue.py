@@ -57,22 +57,31 @@ def _ticket_ref(prefix, arrival, ticket_id, wanted, expires):
 def read_tickets(cache, pool):
     """Every ticket of the pool's queue on the server, oldest first (expired ones included)."""
     prefix = queue_prefix(cache.remote.branch, pool)
+    return _tickets(cache.remote_refs(prefix), prefix)
+
+
+def _tickets(refs, prefix):
+    """The tickets among ``refs`` that are right under ``prefix``, oldest first."""
     tickets = []
-    for ref in cache.remote_refs(prefix):
-        match = _TICKET_NAME.match(ref[len(prefix):])
+    for ref in refs:
+        match = _TICKET_NAME.match(ref[len(prefix):]) if ref.startswith(prefix) else None
         if match:
             tickets.append(Ticket(int(match.group('arrival')), match.group('id'), int(match.group('wanted')),
                                   int(match.group('expires')), ref))
     return sorted(tickets, key=lambda ticket: ticket.place)
 
 
-def describe_queue(cache, pool, now=None):
-    """The pool's live queue as pool_lock_info shows it: oldest first, with position, arrival, wanted, expires_at."""
+def describe_queues(cache, pools, now=None):
+    """{pool: its live queue} as pool_lock_info shows it, oldest first, for every pool in ``pools``; one ls-remote."""
     now = time.time() if now is None else now
-    live = [ticket for ticket in read_tickets(cache, pool) if ticket.expires > now]
-    return [dict(position=index + 1, ticket=ticket.id, arrived_at=utc_text(ticket.arrival // 1000),
-                 wanted=ticket.wanted, expires_at=utc_text(ticket.expires))
-            for index, ticket in enumerate(live)]
+    refs = cache.remote_refs(QUEUE_REFS + cache.remote.branch + '/')
+    queues = {}
+    for pool in pools:
+        live = [ticket for ticket in _tickets(refs, queue_prefix(cache.remote.branch, pool)) if ticket.expires > now]
+        queues[pool] = [dict(position=index + 1, ticket=ticket.id, arrived_at=utc_text(ticket.arrival // 1000),
+                             wanted=ticket.wanted, expires_at=utc_text(ticket.expires))
+                        for index, ticket in enumerate(live)]
+    return queues
 
 
 class Waiter(object):

@@ -134,6 +134,36 @@ pools:
         commit:
           description: The commit that put the lock in its current state; null where RV(pools.locks.age) is null.
           type: str
+        token:
+          description: The fencing token of the current claim (see M(lockpool.git.pool_lock)); null when unclaimed or claimed by Concourse.
+          type: int
+        expires_at:
+          description: When the lease of the current claim expires (ISO 8601, UTC); null without a lease.
+          type: str
+        expired:
+          description: Whether that lease has expired (the lock can be reaped by M(lockpool.git.pool_reap)).
+          type: bool
+    queue:
+      description:
+        - The claims waiting in the pool's fair queue (O(lockpool.git.pool_lock#module:fair=true)), oldest first; expired tickets are left out.
+      type: list
+      elements: dict
+      contains:
+        position:
+          description: 1 for the claim served next.
+          type: int
+        ticket:
+          description: The waiter's ticket id.
+          type: str
+        arrived_at:
+          description: When the waiter started waiting (ISO 8601, UTC).
+          type: str
+        wanted:
+          description: How many locks it waits for.
+          type: int
+        expires_at:
+          description: When its ticket expires unless the waiter renews it.
+          type: str
 events:
   description: The last O(history) lock events, newest first; one per lock a commit changed.
   returned: when O(history) is more than 0
@@ -174,6 +204,7 @@ from ansible_collections.lockpool.git.plugins.module_utils import _inventory as 
 from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
+from ansible_collections.lockpool.git.plugins.module_utils._pool_report import report_pools
 from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 
@@ -196,7 +227,7 @@ def run_module(module):
         with RepoCache(remote) as cache:
             snapshot = inventory.current(cache)
             result = dict(changed=False, commit=snapshot.head,
-                          pools=inventory.read_pools(snapshot, params['pool'], params['name']))
+                          pools=report_pools(cache, snapshot, params['pool'], params['name']))
             if params['history']:
                 result['events'] = inventory.read_events(snapshot, params['history'], params['pool'], params['name'])
     return result

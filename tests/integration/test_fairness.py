@@ -90,14 +90,14 @@ def test_a_waiter_that_times_out_removes_its_ticket(aws_repo, lock_args):
     assert tickets(aws_repo) == []
 
 
-def test_describe_queue_lists_the_live_tickets_oldest_first_for_pool_lock_info(aws_repo, cache_dir):
-    from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote
-    from ansible_collections.lockpool.git.plugins.module_utils._queue import describe_queue
-    from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
-    now = 1800000000
-    put_ticket(aws_repo, arrival_ms=(now - 30) * 1000, expires=now + 40, wanted=2)
+def test_pool_lock_info_shows_the_live_tickets_of_the_queue_oldest_first(aws_repo, lock_args):
+    now = int(time.time())
+    put_ticket(aws_repo, arrival_ms=(now - 30) * 1000, expires=now + 600, wanted=2)
     put_ticket(aws_repo, arrival_ms=(now - 90) * 1000, expires=now - 1)
-    with RepoCache(Remote(aws_repo, cache_dir=cache_dir)) as cache:
-        queue = describe_queue(cache, 'aws', now=now)
-    assert queue == [dict(position=1, ticket='abcdef', arrived_at='2027-01-15T07:59:30Z', wanted=2,
-                          expires_at='2027-01-15T08:00:40Z')]
+    info = run_module('pool_lock_info', {'repo': lock_args['repo'], 'cache_dir': lock_args['cache_dir']})
+    assert info['pools']['aws']['queue'] == [dict(position=1, ticket='abcdef', arrived_at=utc(now - 30), wanted=2,
+                                                  expires_at=utc(now + 600))]
+
+
+def utc(timestamp):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timestamp))

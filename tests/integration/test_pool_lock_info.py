@@ -243,3 +243,20 @@ def test_pool_boy_reaping_is_one_release_per_lock(mixed_repo, cache_dir):
 def test_negative_history_is_refused(mixed_repo, cache_dir):
     result = info(mixed_repo, cache_dir, history=-1)
     assert result['failed'] and result['msg'] == 'history must be 0 or more, got -1'
+
+
+def test_a_claim_with_a_lease_shows_its_token_and_expiry(aws_repo, cache_dir):
+    claimed = run_module('pool_lock', {'repo': aws_repo, 'cache_dir': cache_dir, 'pool': 'aws', 'name': 'env-1',
+                                       'holder': 'alice', 'lease': '30m'})
+    shown = lock(info(aws_repo, cache_dir, pool='aws'), 'aws', 'env-1')
+    assert (shown['token'], shown['expires_at'], shown['expired']) == (claimed['lock']['token'], claimed['lock']['expires_at'], False)
+    assert shown['token'] >= 1
+
+
+def test_unclaimed_locks_have_no_token_and_no_lease(aws_repo, cache_dir):
+    shown = lock(info(aws_repo, cache_dir, pool='aws'), 'aws', 'env-2')
+    assert (shown['token'], shown['expires_at'], shown['expired']) == (None, None, False)
+
+
+def test_every_pool_shows_its_queue_even_when_empty(aws_repo, cache_dir):
+    assert info(aws_repo, cache_dir)['pools']['aws']['queue'] == []

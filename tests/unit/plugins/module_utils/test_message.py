@@ -79,3 +79,9 @@ def test_pool_boy_release_is_read_with_its_author():
 
 def test_a_message_about_no_lock_is_none():
     assert parse_message('initial pools\n') is None
+
+
+@pytest.mark.parametrize('operation, subject', [('renew', 'renewing: env-1'), ('move', 'moving: env-1')])
+def test_our_own_renewals_and_moves_are_read_with_their_holder(operation, subject):
+    event = parse_message(subject + '\n\nLock-Holder: alice\n')
+    assert (event.operation, event.lock, event.holder) == (operation, 'env-1', 'alice')
