@@ -4,6 +4,7 @@ Makes a bare git repository under build/demo, adds a pool of two environments wi
 lockpool.git.pool_lock, runs demo/playbook.yml three times at once, and prints who held what.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -69,12 +70,17 @@ def run_jobs():
 
 
 def print_history():
-    print('\nWho held what (git log of the lock repository, oldest first):')
-    log = git('log', '--reverse', '--date=format:%H:%M:%S', '--format=%ad  %<(24)%s %(trailers:key=Lock-Holder,valueonly,separator=)',
-              'main', cwd=REPO)
-    for line in log.splitlines():
-        if line.strip():
-            print('  ' + line.rstrip())
+    """Who held what, as lockpool.git.pool_lock_info reads it from the repository's history."""
+    completed = subprocess.run(ansible_command('ansible', 'localhost', '-m', 'lockpool.git.pool_lock_info',
+                                               '-a', 'repo=%s pool=demo-envs history=20' % REPO),
+                               env=ansible_env(), check=True, capture_output=True, text=True)
+    info = json.loads(completed.stdout.split('=>', 1)[1])
+    print('\nWho held what (lockpool.git.pool_lock_info, history: 20, oldest first):')
+    print('  %-20s  %-9s  %-6s  %s' % ('time', 'operation', 'lock', 'holder'))
+    for event in reversed(info['events']):
+        print('  %-20s  %-9s  %-6s  %s' % (event['time'], event['operation'], event['lock'], event['holder']))
+    pool = info['pools']['demo-envs']
+    print('\nNow: %d available, %d claimed.' % (pool['available'], pool['claimed']))
 
 
 def main():

@@ -1,8 +1,8 @@
 """Hostile input: one table of bad inputs. Each is a clear error that names the problem, pushes nothing,
 shows no traceback and leaks no secret.
 
-A row names its target (``pool_lock`` today); RUNNERS maps a target to how it is run, so rows for the lookup
-and the role are appended to the same table with a runner of their own. A row's ``setup`` breaks the lock
+A row names its target (the module ``pool_lock``, the ``lookup`` or the ``role``); RUNNERS maps a target to how it
+is run: the module as Ansible runs it, the lookup and the role in a real playbook. A row's ``setup`` breaks the lock
 repository first, as a person or another tool could.
 """
 
@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from support.modules import run_module
+from support.modules import run_module, run_playbook
 from support.repos import commit_to, git
 
 SECRET = 's3cr3t-token'
@@ -102,6 +102,28 @@ ROWS = [
     row('timeout-a-mapping', {'timeout': {'minutes': 5}}, 'timeout must be a duration such as 10s, 90m or 1h'),
     row('retry-delay-not-a-duration', {'retry_delay': '10 parsecs'}, 'retry_delay must be a duration such as 10s, 90m or 1h'),
     row('unknown-option', {'name': 'env-1', 'lock_all': True}, 'Unsupported parameters for (basic.py) module: lock_all.'),
+    # the lookup: the same engine, its errors named after the lock and the pool
+    row('lookup-term-traversal', {'term': '../x'}, "cannot read lock 'x' of pool '..': pool name '..' must not start with a dot",
+        target='lookup'),
+    row('lookup-hidden-lock', {'term': 'aws/.hidden'}, "cannot read lock '.hidden' of pool 'aws': lock name '.hidden' must not start",
+        target='lookup'),
+    row('lookup-pool-dot-git', {'pool': '.git'}, "pool name '.git' must not start with a dot", target='lookup'),
+    row('lookup-missing-lock', {'term': 'env-9'}, "cannot read lock 'env-9' of pool 'aws': lock 'env-9' does not exist in pool 'aws'",
+        target='lookup'),
+    row('lookup-missing-pool', {'pool': 'gcp'}, "cannot read lock 'env-1' of pool 'gcp': pool 'gcp' does not exist", target='lookup'),
+    row('lookup-term-with-two-slashes', {'term': 'a/b/c'}, "cannot read lock 'b/c' of pool 'a'", target='lookup'),
+    row('lookup-branch-missing', {'branch': 'nope'}, "branch 'nope' does not exist in lock repository", target='lookup'),
+    row('lookup-repo-option-injection', {'repo': '--upload-pack=touch %s' % MARKER}, "strange pathname '--upload-pack=touch",
+        target='lookup'),
+    # the role: its variables reach the module, or fail Ansible's validation of its argument_specs
+    row('role-pool-traversal', {'pool_lock_pool': '../aws'}, "pool name '../aws' must not contain a path separator", target='role'),
+    row('role-name-separator', {'pool_lock_name': 'a/b'}, "lock name 'a/b' must not contain a path separator", target='role'),
+    row('role-missing-pool', {'pool_lock_pool': 'gcp'}, "pool 'gcp' does not exist", target='role'),
+    row('role-missing-lock', {'pool_lock_name': 'env-9'}, "lock 'env-9' does not exist in pool 'aws'", target='role'),
+    row('role-forged-holder', {'pool_lock_holder': 'eve\nLock-Holder: alice'},
+        'holder must be 1 to 256 characters without control characters', target='role'),
+    row('role-timeout-not-a-number', {'pool_lock_timeout': 'soon'},
+        "argument 'pool_lock_timeout' is of type str and we were unable to convert to int", target='role'),
 ]
 
 
@@ -112,7 +134,41 @@ def run_pool_lock(repo, cache_dir, args):
     return bool(result.get('failed')), result.get('msg', ''), repr(result)
 
 
-RUNNERS = {'pool_lock': run_pool_lock}
+def run_lookup(repo, cache_dir, args):
+    """The lookup in a real playbook; ``term`` in ``args`` is the lookup's term, the rest its options."""
+    options = dict({'repo': repo, 'cache_dir': cache_dir, 'pool': 'aws'}, **args)
+    term = options.pop('term', 'env-1')
+    playbook = _write(cache_dir, 'lookup.yml', (
+        '- hosts: localhost\n  gather_facts: false\n  tasks:\n'
+        '    - ansible.builtin.debug:\n        msg: "{{ lookup(\'lockpool.git.pool_lock\', term, **options) }}"\n'))
+    return _played(run_playbook(playbook, extra_vars={'term': term, 'options': options}))
+
+
+def run_role(repo, cache_dir, args):
+    """The role with_lock in a real playbook, its variables from ``args``; the wrapped tasks must never run."""
+    tasks = _write(cache_dir, 'never-run.yml', '- ansible.builtin.fail:\n    msg: the wrapped tasks ran\n')
+    variables = dict({'pool_lock_repo': repo, 'pool_lock_cache_dir': cache_dir, 'pool_lock_pool': 'aws',
+                      'pool_lock_tasks': tasks}, **args)
+    playbook = _write(cache_dir, 'role.yml', (
+        '- hosts: localhost\n  gather_facts: false\n  tasks:\n'
+        '    - ansible.builtin.include_role:\n        name: lockpool.git.with_lock\n'))
+    failed, message, output = _played(run_playbook(playbook, extra_vars=variables))
+    return failed and 'the wrapped tasks ran' not in output, message, output
+
+
+def _write(cache_dir, name, text):
+    path = os.path.join(os.path.dirname(cache_dir), name)
+    with open(path, 'w') as handle:
+        handle.write(text)
+    return path
+
+
+def _played(completed):
+    output = completed.stdout + completed.stderr
+    return completed.returncode != 0, output, output
+
+
+RUNNERS = {'pool_lock': run_pool_lock, 'lookup': run_lookup, 'role': run_role}
 
 
 def refs(repo):
