@@ -16,7 +16,7 @@ description:
   - Runs on the controller and reads the repository through the same cache and the same connection options as the
     modules; the cache is fetched only when the branch moved on the server.
 author:
-  - lockpool.git developers
+  - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
   - lockpool.git.connection
   - lockpool.git.connection.plugins

@@ -394,8 +394,7 @@ class RepoCache(object):
         process = self._repo.git.execute(args + [head, '--'] + list(paths), as_process=True)
         finished = False
         try:
-            for commit in _parse_log(_null_separated(process.stdout)):
-                yield commit
+            yield from _parse_log(_null_separated(process.stdout))
             finished = True
         finally:
             self._end_log(process, finished)
@@ -544,8 +543,7 @@ def _null_separated(stream, size=65536):
             break
         fields = (pending + chunk).split(b'\0')
         pending = fields.pop()
-        for field in fields:
-            yield field
+        yield from fields
     if pending:
         yield pending
 
@@ -558,11 +556,11 @@ def _parse_log(fields):
     for field in fields:
         text = field.decode('utf-8', 'replace').lstrip('\n')
         if commit is not None and _STATUS.match(text):
-            changes.append((text, next(fields).decode('utf-8', 'surrogateescape')))
+            changes.append((text, next(fields, b'').decode('utf-8', 'surrogateescape')))
             continue
         if commit is not None:
             yield commit._replace(changes=tuple(changes))
-        when, author, message = (next(fields).decode('utf-8', 'replace') for _ in range(3))
+        when, author, message = (next(fields, b'').decode('utf-8', 'replace') for _header_field in range(3))
         commit, changes = CommitInfo(text, int(when), author, message, ()), []
     if commit is not None:
         yield commit._replace(changes=tuple(changes))

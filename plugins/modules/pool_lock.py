@@ -22,18 +22,12 @@ author:
   - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
   - lockpool.git.connection
+  - lockpool.git.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying the lock repository.
     support: full
   diff_mode:
-    description: Returns the lock's state and metadata before and after the change in diff mode.
     support: full
-  action_group:
-    description: Use C(group/lockpool.git.pool) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - lockpool.git.pool
 options:
   pool:
     description:
@@ -347,7 +341,7 @@ def argument_spec():
         count=dict(type='int'),
         match=dict(type='dict'),
         lease=dict(type='raw'),
-        token=dict(type='raw'),
+        token=dict(type='raw', no_log=False),
         fair=dict(type='bool', default=False),
         to_pool=dict(type='str'),
         state=dict(type='str', default='claimed', choices=['claimed', 'released', 'present', 'absent', 'moved']),

@@ -20,18 +20,15 @@ description:
     updated and removed which lock, and when.
   - Never changes the repository. The local cache is fetched only when the branch moved on the server.
 author:
-  - lockpool.git developers
+  - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
   - lockpool.git.connection
+  - lockpool.git.attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  action_group:
-    support: full
-    membership:
-      - lockpool.git.pool
 options:
   pool:
     description:

@@ -19,19 +19,16 @@ description:
     saying why. It is pushed only on top of the state it was decided on, like every other change."
   - The fencing token of a reaped claim is over, so its holder's later release with O(lockpool.git.pool_lock#module:token) fails.
 author:
-  - lockpool.git developers
+  - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
   - lockpool.git.connection
+  - lockpool.git.attributes
 attributes:
   check_mode:
     support: full
     details: Reports in RV(released) what would be released, and pushes nothing.
   diff_mode:
     support: none
-  action_group:
-    support: full
-    membership:
-      - lockpool.git.pool
 options:
   pool:
     description: The pool to reap.

@@ -66,4 +66,3 @@ def test_a_moved_lock_keeps_counting_in_its_new_pool(aws_repo, lock_args):
     token = pool_lock(lock_args, name='env-1', holder='alice')['lock']['token']
     pool_lock(lock_args, name='env-1', holder='alice', state='moved', to_pool='gcp')
     assert pool_lock(dict(lock_args, pool='gcp'), name='env-1', holder='bob')['lock']['token'] == token + 1
-
