@@ -18,7 +18,7 @@ ANSIBLE_DOC = os.path.join(os.path.dirname(PYTHON), 'ansible-doc')
     ('role', 'lockpool.git.with_lock'),
 ])
 def test_ansible_doc_renders(plugin_type, name):
-    result = subprocess.run([ANSIBLE_DOC, '-t', plugin_type, name], check=False, capture_output=True, text=True, env=module_env(), check=False)
+    result = subprocess.run([ANSIBLE_DOC, '-t', plugin_type, name], check=False, capture_output=True, text=True, env=module_env())
     assert result.returncode == 0, result.stderr
     assert '[ERROR]' not in result.stderr and '[WARNING]' not in result.stderr
     assert name in result.stdout
