@@ -81,8 +81,11 @@ def run_module(name, args, check_mode=False, diff=False, env=None, timeout=120):
 
 
 def _ansible_env(env=None):
+    # An absolute async dir: with HOME set elsewhere than the user's passwd home (a CI sandbox), Ansible would
+    # write an async job's results under one home and look for them under the other.
     ansible_env = module_env(dict(ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_STDOUT_CALLBACK='default',
-                                  ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0'))
+                                  ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
+                                  ANSIBLE_ASYNC_DIR=os.path.join(os.path.expanduser('~'), '.ansible_async')))
     ansible_env.update(env or {})
     return ansible_env
 
