@@ -42,20 +42,16 @@ def test_missing_branch_is_a_clear_error(aws_repo, lock_args):
     assert result['msg'] == "branch 'nope' does not exist in lock repository %s" % aws_repo
 
 
-def test_missing_local_repository_is_a_clear_error(tmp_path, cache_dir):
-    missing = str(tmp_path / 'missing.git')
-    result = run_module('pool_lock', {'repo': missing, 'cache_dir': cache_dir, 'pool': 'aws'})
-    assert result['failed']
-    assert result['msg'].startswith('cannot fetch lock repository %s: ' % missing)
-    assert 'does not appear to be a git repository' in result['msg']
-
-
-def test_unreachable_server_is_a_clear_error(cache_dir):
-    url = 'git://127.0.0.1:%d/locks.git' % free_port()
+@pytest.mark.parametrize('repo, git_says', [
+    (lambda tmp_path: str(tmp_path / 'missing.git'), 'does not appear to be a git repository'),
+    (lambda tmp_path: 'git://127.0.0.1:%d/locks.git' % free_port(), 'Connection refused'),
+], ids=['missing-local-repository', 'unreachable-server'])
+def test_a_repository_that_cannot_be_read_is_a_clear_error(tmp_path, cache_dir, repo, git_says):
+    url = repo(tmp_path)
     result = run_module('pool_lock', {'repo': url, 'cache_dir': cache_dir, 'pool': 'aws'})
     assert result['failed']
     assert result['msg'].startswith('cannot fetch lock repository %s: ' % url)
-    assert 'Connection refused' in result['msg']
+    assert git_says in result['msg']
 
 
 def test_credentials_in_the_url_never_appear_in_the_error(cache_dir):
