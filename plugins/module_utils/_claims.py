@@ -102,7 +102,7 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
                 return _wait(snapshot, selection.shortage(request.pool), ())
             free = random.sample(free, selection.count)
             lock_files = free
-        if waiter is not None:
+        if _fair():
             ahead = waiter.wanted_ahead()
             if len(pool.available()) - len(free) < ahead:
                 return _wait(snapshot, 'earlier waiters of the fair queue want %d lock%s of pool %s first'
@@ -133,12 +133,16 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
         return transaction.change(tuple(lock_files), [], request.message('renew', names_subject(lock_files), _lease_trailers(lock_files)),
                                   request.holder, view, view)
 
+    def _fair():
+        return waiter is not None and not waiter.refused
+
     def _wait(snapshot, reason, lock_files):
-        if waiter is None:
-            return transaction.wait(tuple(lock_files), reason)
-        if request.wait and not request.check_mode:
+        if _fair() and request.wait and not request.check_mode:
             waiter.keep_place(snapshot.head)
-        return transaction.wait(tuple(lock_files), reason, recheck_after=min(request.poll_interval, 5.0))
+        if not _fair():
+            return transaction.wait(tuple(lock_files), reason)
+        return transaction.wait(tuple(lock_files), reason, recheck_after=min(request.poll_interval, 5.0),
+                                look_every=waiter.look_every(request.poll_interval))
 
     return decide
 

@@ -15,6 +15,10 @@ only when the locks free now are enough for every older live ticket and for it.
 Concourse never sees these refs (it clones the branch only) and does not honour
 them: only fair claimers queue. Expiry compares the ticket's time with the
 reader's clock, so machines must agree on the time to within the ticket's life.
+
+A waiter asks the server whether the branch moved more often the nearer it is to
+the head of the queue, so that a freed lock is taken soon by the waiter it is
+for. A server that refuses the queue's refs makes claims unfair, not failed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,6 +37,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc
 QUEUE_REFS = 'refs/lockpool/queue/'
 TICKET_LIFE = 60.0
 RENEW_AFTER = 20.0
+QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine
+HEAD_LOOK_EVERY = 0.25  # seconds between looks at the branch for the head of the queue; later places look less often
 _TICKET_NAME = re.compile(r'^(?P<arrival>\d+)-(?P<id>[0-9a-f]+)-(?P<wanted>\d+)-(?P<expires>\d+)$')
 
 
@@ -55,9 +61,10 @@ def _ticket_ref(prefix, arrival, ticket_id, wanted, expires):
 
 
 def read_tickets(cache, pool):
-    """Every ticket of the pool's queue on the server, oldest first (expired ones included)."""
+    """Every ticket of the pool's queue on the server, oldest first (expired ones included), as seen at most
+    QUEUE_VIEW_AGE ago from this machine."""
     prefix = queue_prefix(cache.remote.branch, pool)
-    return _tickets(cache.remote_refs(prefix), prefix)
+    return _tickets(cache.remote_refs(prefix, max_age=QUEUE_VIEW_AGE), prefix)
 
 
 def _tickets(refs, prefix):
@@ -96,27 +103,34 @@ class Waiter(object):
         self.id = binascii.hexlify(os.urandom(6)).decode('ascii')
         self.ticket = None
         self.renewed_at = None
+        self.refused = None  # what the server said when it refused a ticket: the claim then goes on unfair
         self._expired_seen = []
 
     def wanted_ahead(self):
-        """How many locks the live tickets older than this waiter want (one ls-remote)."""
+        """How many locks the live tickets older than this waiter want (at most one ls-remote)."""
         now = self.clock()
         tickets = read_tickets(self.cache, self.pool)
         self._expired_seen = [ticket.ref for ticket in tickets if ticket.expires <= now and ticket.ref != self.ticket]
         return sum(ticket.wanted for ticket in tickets
                    if ticket.expires > now and ticket.place < (self.arrival, self.id))
 
+    def look_every(self, poll_interval):
+        """Seconds between looks at the branch while waiting: often at the head of the queue, up to ``poll_interval``."""
+        return min(poll_interval, HEAD_LOOK_EVERY * (1 + self.wanted_ahead()))
+
     def keep_place(self, head):
         """Push this waiter's ticket, or renew it when it is due; ``head`` is a commit the server has."""
         now = self.clock()
-        if self.ticket is not None and now - self.renewed_at < RENEW_AFTER:
+        if self.refused or (self.ticket is not None and now - self.renewed_at < RENEW_AFTER):
             return
         ref = _ticket_ref(queue_prefix(self.cache.remote.branch, self.pool), self.arrival, self.id, self.wanted,
                           int(now + TICKET_LIFE))
         refspecs = ['%s:%s' % (head, ref)] + ([':' + self.ticket] if self.ticket else [])
         if not self.cache.push_refs(refspecs):
-            raise RepositoryError('the lock repository %s refused the fair-queue ticket %s; fairness needs a server that '
-                                  'accepts pushes to refs under %s' % (self.cache.remote.display_url, ref, QUEUE_REFS))
+            self.refused = ('the lock repository %s refused the fair-queue ticket %s, so this claim waited unfairly; '
+                            'fairness needs a server that accepts pushes to refs under %s (or set fair: false)'
+                            % (self.cache.remote.display_url, ref, QUEUE_REFS))
+            return
         self.ticket, self.renewed_at = ref, now
 
     def leave(self):

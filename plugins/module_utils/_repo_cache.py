@@ -28,6 +28,7 @@ import fcntl
 import glob
 import hashlib
 import io
+import json
 import os
 import random
 import re
@@ -130,6 +131,7 @@ class RepoCache(object):
         self.path = os.path.join(remote.cache_dir, key + '.git')
         self._lock_path = self.path + '.lock'
         self._head_path = os.path.join(remote.cache_dir, '%s.%s.head' % (key, hashlib.sha256(remote.branch.encode('utf-8')).hexdigest()[:12]))
+        self._view_path = os.path.join(remote.cache_dir, key + '.refs-view')
         self._ref = 'refs/lockpool/heads/' + remote.branch
         self._scratch_path = os.path.join(self.path, 'lockpool-scratch')
         self._repo = None
@@ -290,8 +292,35 @@ class RepoCache(object):
                 return sha
         return None
 
-    def remote_refs(self, prefix):
-        """{ref name: sha} of the server's refs under ``prefix`` (one ls-remote round trip)."""
+    def remote_refs(self, prefix, max_age=None):
+        """{ref name: sha} of the server's refs under ``prefix`` (one ls-remote round trip).
+
+        With ``max_age`` (seconds), a view of them that another run on this machine read at most that
+        long ago serves instead: the many waiters one release wakes ask the server once, not each.
+        """
+        if max_age is None:
+            return self._read_remote_refs(prefix)
+        with open(self._view_path + '.lock', 'a') as handle:
+            self._lock(handle)
+            try:
+                view = self._shared_view()
+                if view.get('prefix') == prefix and 0 <= time.time() - view.get('read_at', 0) <= max_age:
+                    return view['refs']
+                refs = self._read_remote_refs(prefix)
+                self._write_atomically(self._view_path, json.dumps(dict(prefix=prefix, read_at=time.time(), refs=refs)))
+                return refs
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _shared_view(self):
+        try:
+            with open(self._view_path) as handle:
+                view = json.load(handle)
+            return view if isinstance(view, dict) else {}
+        except (IOError, OSError, ValueError):
+            return {}
+
+    def _read_remote_refs(self, prefix):
         status, out, err = self._network('ls-remote', ['ls-remote', '--end-of-options', self.remote.url, prefix + '*'])
         if status != 0:
             raise self._network_error('read', err)
@@ -498,10 +527,14 @@ class RepoCache(object):
 
     def _announce(self, sha):
         """Tell runs waiting on this machine that the branch moved."""
-        temporary = '%s.%d' % (self._head_path, os.getpid())
+        self._write_atomically(self._head_path, sha)
+
+    @staticmethod
+    def _write_atomically(path, text):
+        temporary = '%s.%d' % (path, os.getpid())
         with open(temporary, 'w') as handle:
-            handle.write(sha)
-        os.rename(temporary, self._head_path)
+            handle.write(text)
+        os.rename(temporary, path)
 
     def announced(self):
         """The last change announced on this machine; read it under exclusive() to wait from that state."""

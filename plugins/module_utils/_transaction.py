@@ -32,28 +32,30 @@ CHANGE = 'change'
 WAIT = 'wait'
 
 
-class Decision(namedtuple('Decision', 'kind lock edits message author reason before after recheck_after')):
+class Decision(namedtuple('Decision', 'kind lock edits message author reason before after recheck_after look_every')):
     """What an operation wants done on the state it saw.
 
     ``lock`` is the LockFile the result is about; ``before``/``after`` describe it
     for diff mode; ``reason`` says what a WAIT waits for; ``recheck_after`` (seconds)
     makes a WAIT decide again that soon even if the branch has not moved, for a wait
-    on something outside the branch (the fair queue).
+    on something outside the branch (the fair queue); ``look_every`` (seconds) asks
+    the server whether the branch moved that often, instead of the run's poll interval,
+    when it is shorter.
     """
 
     __slots__ = ()
 
 
 def nothing(lock, before=None, reason=None):
-    return Decision(NOTHING, lock, (), None, None, reason, before, before, None)
+    return Decision(NOTHING, lock, (), None, None, reason, before, before, None, None)
 
 
 def change(lock, edits, message, author, before, after):
-    return Decision(CHANGE, lock, tuple(edits), message, author, None, before, after, None)
+    return Decision(CHANGE, lock, tuple(edits), message, author, None, before, after, None, None)
 
 
-def wait(lock, reason, before=None, after=None, recheck_after=None):
-    return Decision(WAIT, lock, (), None, None, reason, before, after, recheck_after)
+def wait(lock, reason, before=None, after=None, recheck_after=None, look_every=None):
+    return Decision(WAIT, lock, (), None, None, reason, before, after, recheck_after, look_every)
 
 
 class Observer(object):
@@ -159,7 +161,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             observer.waiting_started(decision)
             try:
                 woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, attempt.announced, poll_interval,
-                                                           _wake_up_at(deadline, decision, clock))
+                                                           decision, _wake_up_at(deadline, decision, clock))
             finally:
                 observer.waiting_ended()
             waited += clock() - wait_started
@@ -201,19 +203,20 @@ def _decide_and_push(cache, decide, check_mode, use_cache):
         return snapshot, decision, sha if cache.push(sha) else None, bool(cached_head)
 
 
-def _wait_for_news(cache, decide, known, announced, poll_interval, deadline):
+def _wait_for_news(cache, decide, known, announced, poll_interval, decision, deadline):
     """Wait until the branch moves so that ``decide`` may no longer say wait; True when the cache holds that state.
 
     A push from this machine is looked at in the cache without taking its lock, and
     waiting goes on while ``decide`` still says wait there: the many waiters one
     release wakes do not queue for the lock the next push needs.
     """
-    while cache.wait_for_change(known, poll_interval, deadline, announced):
+    while cache.wait_for_change(known, min(poll_interval, decision.look_every or poll_interval), deadline, announced):
         announced = cache.announced()
         try:
             with cache.damage_guard():
                 known = cache.local_head()
-                if decide(Snapshot(cache, known)).kind != WAIT:
+                decision = decide(Snapshot(cache, known))
+                if decision.kind != WAIT:
                     return True
         except CacheDamagedError:
             return False  # decided again under the cache lock, where the cache is rebuilt

@@ -65,9 +65,13 @@ options:
   fair:
     description:
       - With O(state=claimed), wait in the pool's fair queue (refs under C(refs/lockpool/queue/), invisible to Concourse);
-        locks are handed out in the order the fair claimers arrived. See C(docs/leases-and-fairness.md) for what it costs.
+        locks are handed out in the order the fair claimers arrived, whether they run on this machine or elsewhere.
+        See C(docs/leases-and-fairness.md) for what it costs.
+      - With V(false), whoever looks first after a release wins, as in Concourse; a waiter can then starve behind
+        claimers that notice releases sooner (for example runs sharing this machine's cache).
+      - A server that refuses pushes to refs under C(refs/lockpool/) makes a fair claim wait unfairly, with a warning.
     type: bool
-    default: false
+    default: true
   to_pool:
     description:
       - With O(state=moved), the pool O(name) moves to, in one commit, metadata kept; it arrives unclaimed.
@@ -132,6 +136,8 @@ options:
     description:
       - While nothing is free, how often the server is asked whether the branch moved (a cheap C(ls-remote), not a fetch).
       - Changes pushed from the same machine and cache are noticed within a tenth of a second whatever this says.
+      - In the fair queue a waiter asks more often the nearer it is to the head (every 0.25s at the head, 0.5s second
+        in line, and so on up to this).
       - Accepts C(10s), C(90m), C(1h) or seconds.
     type: raw
     default: 10s
@@ -200,7 +206,6 @@ EXAMPLES = r'''
         count: 2
         match: {region: eu-west-1}
         lease: 2h
-        fair: true
         holder: "{{ awx_job_id }}"
       register: envs
 
@@ -342,7 +347,7 @@ def argument_spec():
         match=dict(type='dict'),
         lease=dict(type='raw'),
         token=dict(type='raw', no_log=False),
-        fair=dict(type='bool', default=False),
+        fair=dict(type='bool', default=True),
         to_pool=dict(type='str'),
         state=dict(type='str', default='claimed', choices=['claimed', 'released', 'present', 'absent', 'moved']),
         metadata=dict(type='raw'),
@@ -419,6 +424,8 @@ def run_module(module, observer):
             if params['state'] in ('claimed', 'released', 'moved'):
                 decide, waiter = lock_operation(params, request, cache)
                 result = claims.execute_on_locks(cache, request, decide, waiter, params['to_pool'], observer)
+                if waiter is not None and waiter.refused:
+                    module.warn(waiter.refused)
             else:
                 result = operations.execute(cache, request, single_lock_decider(params, request), params['name'], observer)
     if params['state'] == 'claimed':

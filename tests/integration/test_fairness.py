@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from support.modules import PYTHON, module_env, run_module
+from support.modules import PYTHON, module_env, run_module, start_module, warning_texts
 from support.repos import commit_count, git, head, make_lock_repo, pool_state
 from support.load import CONTENDER
 
@@ -78,9 +78,36 @@ def test_an_expired_ticket_of_a_crashed_waiter_blocks_nobody_and_is_cleaned_up(a
     assert tickets(aws_repo) == []
 
 
-def test_a_claimer_without_fair_ignores_the_queue(aws_repo, lock_args):
+def test_a_claim_is_fair_unless_told_otherwise(aws_repo, lock_args):
     put_ticket(aws_repo, arrival_ms=int(time.time() * 1000) - 1000, expires=int(time.time()) + 60, wanted=2)
-    assert run_module('pool_lock', dict(lock_args, holder='alice'))['acquired']
+    result = run_module('pool_lock', dict(lock_args, holder='alice', wait=False))
+    assert not result['acquired']
+    assert result['waiting_for'] == 'earlier waiters of the fair queue want 2 locks of pool aws first'
+
+
+def test_a_claimer_with_fair_false_ignores_the_queue(aws_repo, lock_args):
+    put_ticket(aws_repo, arrival_ms=int(time.time() * 1000) - 1000, expires=int(time.time()) + 60, wanted=2)
+    result = run_module('pool_lock', dict(lock_args, holder='alice', fair=False, wait=False))
+    assert result['acquired']
+
+
+def test_a_server_that_refuses_queue_refs_gets_an_unfair_claim_and_a_warning(aws_repo, lock_args):
+    refuse_queue_refs(aws_repo)
+    run_module('pool_lock', dict(lock_args, count=2, holder='bob'))
+    waiting = start_module('pool_lock', dict(lock_args, holder='alice', timeout='60s', retry_delay='0.2s'))
+    wait_until(lambda: os.path.exists(os.path.join(str(aws_repo), 'refused-refs')))
+    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob', state='released'))
+    result = waiting.result(60)
+    assert result['acquired'] and result['lock']['name'] == 'env-1'
+    assert any('refused the fair-queue ticket' in warning for warning in warning_texts(result))
+    assert tickets(aws_repo) == []
+
+
+def refuse_queue_refs(repo):
+    hook = os.path.join(str(repo), 'hooks', 'update')
+    with open(hook, 'w') as handle:
+        handle.write('#!/bin/sh\ncase "$1" in refs/lockpool/*) echo "$1" >> refused-refs; exit 1;; esac\n')
+    os.chmod(hook, 0o755)
 
 
 def test_a_waiter_that_times_out_removes_its_ticket(aws_repo, lock_args):

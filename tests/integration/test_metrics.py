@@ -8,7 +8,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
-from support.modules import ROOT, run_module, run_playbook, start_module
+from support.modules import ROOT, run_module, run_playbook, start_module, warning_texts
 from support.repos import lose_next_push_race, make_lock_repo, pool_state
 from support.servers import free_port
 
@@ -53,11 +53,6 @@ def eventually(condition, timeout=30.0):
             return value
         time.sleep(0.1)
     raise AssertionError('condition still false after %ss' % timeout)
-
-
-def warning_texts(result):
-    """The warnings' messages, whether Ansible returns them as text or as warning summaries."""
-    return [w if isinstance(w, str) else w['event']['msg'] for w in result.get('warnings', [])]
 
 
 # -- a whole playbook ------------------------------------------------------------------

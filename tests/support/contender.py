@@ -5,7 +5,9 @@ so the file order is the order the events happened in): ``enter <lock> <id>`` on
 returned, ``leave <lock> <id>`` before the release starts (one event per lock when it claims several). The log is the independent record that
 tests read to prove no lock ever had two holders.
 
-Usage: contender.py ID CYCLES LOG_FILE JSON_MODULE_ARGS
+Usage: contender.py ID CYCLES LOG_FILE JSON_MODULE_ARGS [HOLD_SECONDS]
+
+Each acquisition is held HOLD_SECONDS, or a random 0 to 20 ms.
 """
 
 import contextlib
@@ -38,7 +40,7 @@ def record(log, event, lock, holder_id):
     os.write(log, ('%s %s %s\n' % (event, lock, holder_id)).encode())
 
 
-def main(holder_id, cycles, log_path, module_args):
+def main(holder_id, cycles, log_path, module_args, hold=None):
     args = dict(module_args, holder='contender-%s' % holder_id)
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     for _cycle in range(cycles):
@@ -46,7 +48,7 @@ def main(holder_id, cycles, log_path, module_args):
         locks = [lock['name'] for lock in acquired['locks']]
         for lock in locks:
             record(log, 'enter', lock, holder_id)
-        time.sleep(random.uniform(0, 0.02))
+        time.sleep(random.uniform(0, 0.02) if hold is None else hold)
         for lock in locks:
             record(log, 'leave', lock, holder_id)
         released = run_pool_lock(dict(args, name=locks, state='released'))
@@ -56,4 +58,4 @@ def main(holder_id, cycles, log_path, module_args):
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]), *[float(hold) for hold in sys.argv[5:6]])

@@ -34,10 +34,11 @@ def lock_names(count):
     return ['env-%d' % number for number in range(1, count + 1)]
 
 
-def run_contenders(url, workdir, processes, cycles, shared_cache_for, time_limit, extra_args=None):
+def run_contenders(url, workdir, processes, cycles, shared_cache_for, time_limit, extra_args=None, hold=None):
     """Start the contenders (the first ``shared_cache_for`` share one cache); returns (events, failure outputs).
 
-    ``extra_args`` are more pool_lock options for every acquisition (``count: 2``, ``fair: true``, ...).
+    ``extra_args`` are more pool_lock options for every acquisition (``count: 2``, ``fair: false``, ...);
+    ``hold`` (seconds) how long each acquisition is held (default: a random 0 to 20 ms).
     """
     log = os.path.join(workdir, 'events.log')
     started = []
@@ -45,7 +46,8 @@ def run_contenders(url, workdir, processes, cycles, shared_cache_for, time_limit
         cache = 'shared' if holder_id < shared_cache_for else 'own-%d' % holder_id
         args = {'repo': url, 'pool': POOL, 'cache_dir': os.path.join(workdir, cache), 'timeout': 300, 'retry_delay': '0.2s'}
         args.update(extra_args or {})
-        started.append(subprocess.Popen([PYTHON, CONTENDER, str(holder_id), str(cycles), log, json.dumps(args)],
+        command = [PYTHON, CONTENDER, str(holder_id), str(cycles), log, json.dumps(args)] + ([] if hold is None else [str(hold)])
+        started.append(subprocess.Popen(command,
                                         env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     failures = []
     for process in started:

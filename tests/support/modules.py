@@ -108,3 +108,8 @@ def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, 
     for key, value in (extra_vars or {}).items():
         command += ['-e', json.dumps({key: value})]
     return subprocess.run(command, capture_output=True, text=True, env=_ansible_env(env), timeout=timeout, check=False)
+
+
+def warning_texts(result):
+    """The warnings' messages, whether Ansible returns them as text or as warning summaries."""
+    return [w if isinstance(w, str) else w['event']['msg'] for w in result.get('warnings', [])]
