@@ -137,8 +137,6 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
         return waiter is not None and not waiter.refused
 
     def _wait(snapshot, reason, lock_files):
-        if _fair() and request.wait and not request.check_mode:
-            waiter.keep_place(snapshot.head)
         if not _fair():
             return transaction.wait(tuple(lock_files), reason)
         return transaction.wait(tuple(lock_files), reason, recheck_after=min(request.poll_interval, 5.0),
@@ -230,7 +228,8 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, obse
     """
     try:
         outcome = transaction.run(cache, decide, check_mode=request.check_mode, wait_for_lock=request.wait,
-                                  timeout=request.timeout, poll_interval=request.poll_interval, observer=observer)
+                                  timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
+                                  before_wait=waiter.keep_place if waiter is not None else None)
     finally:
         if waiter is not None:
             waiter.leave()

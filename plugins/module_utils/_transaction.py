@@ -119,10 +119,12 @@ Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
 
 
 def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_interval=10.0,
-        clock=time.monotonic, observer=None):
+        clock=time.monotonic, observer=None, before_wait=None):
     """Run ``decide`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
-    ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command. Returns
+    ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command.
+    ``before_wait(head)`` is called before each wait and each time a wait goes on, outside the
+    cache lock (the fair queue pushes its ticket there, not in the way of the next push). Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
     and whose ``snapshot`` is the state the decision was made on.
 
@@ -160,8 +162,10 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             wait_started = clock()
             observer.waiting_started(decision)
             try:
+                if before_wait is not None:
+                    before_wait(snapshot.head)
                 woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, attempt.announced, poll_interval,
-                                                           decision, _wake_up_at(deadline, decision, clock))
+                                                           decision, _wake_up_at(deadline, decision, clock), before_wait)
             finally:
                 observer.waiting_ended()
             waited += clock() - wait_started
@@ -203,7 +207,7 @@ def _decide_and_push(cache, decide, check_mode, use_cache):
         return snapshot, decision, sha if cache.push(sha) else None, bool(cached_head)
 
 
-def _wait_for_news(cache, decide, known, announced, poll_interval, decision, deadline):
+def _wait_for_news(cache, decide, known, announced, poll_interval, decision, deadline, before_wait):
     """Wait until the branch moves so that ``decide`` may no longer say wait; True when the cache holds that state.
 
     A push from this machine is looked at in the cache without taking its lock, and
@@ -218,6 +222,8 @@ def _wait_for_news(cache, decide, known, announced, poll_interval, decision, dea
                 decision = decide(Snapshot(cache, known))
                 if decision.kind != WAIT:
                     return True
+            if before_wait is not None:
+                before_wait(known)
         except CacheDamagedError:
             return False  # decided again under the cache lock, where the cache is rebuilt
     return False
