@@ -229,7 +229,10 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, obse
     try:
         outcome = transaction.run(cache, decide, check_mode=request.check_mode, wait_for_lock=request.wait,
                                   timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
-                                  before_wait=waiter.keep_place if waiter is not None else None)
+                                  before_wait=waiter.keep_place if waiter is not None else None,
+                                  push_also=waiter.departure if waiter is not None else None)
+        if waiter is not None and outcome.commit:
+            waiter.departed()
     finally:
         if waiter is not None:
             waiter.leave()

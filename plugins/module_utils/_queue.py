@@ -133,6 +133,15 @@ class Waiter(object):
             return
         self.ticket, self.renewed_at = ref, now
 
+    def departure(self):
+        """Refspecs that delete this waiter's ticket along with the push of its claim, so that it never holds
+        locks and a place in the queue at once."""
+        return [':' + self.ticket] if self.ticket else []
+
+    def departed(self):
+        """The claim landed, and the ticket was deleted with it."""
+        self.ticket = None
+
     def leave(self):
         """Delete this waiter's ticket and the expired ones it saw; best effort (a ticket left behind expires)."""
         refs = ([self.ticket] if self.ticket else []) + self._expired_seen

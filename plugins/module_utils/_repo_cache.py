@@ -482,26 +482,28 @@ class RepoCache(object):
         stream = self._repo.odb.store(IStream('blob', len(data), io.BytesIO(data)))
         return stream.hexsha.decode('ascii') if isinstance(stream.hexsha, bytes) else stream.hexsha
 
-    def push(self, sha):
+    def push(self, sha, also=()):
         """Push ``sha`` as the branch's new head. True when it landed, False when another push won the race.
 
+        ``also`` are refspecs for refs outside the branch that land atomically with it, or not at all.
         Caller holds exclusive(). Any other refusal raises PushRejectedError. A push whose answer was lost
         is looked up on the server: if it landed, it counts as landed.
         """
         target = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network('push', ['push', '--porcelain', '--end-of-options', self.remote.url, '%s:%s' % (sha, target)])
+        status, out, err = self._network('push', ['push', '--porcelain'] + (['--atomic'] if also else [])
+                                         + ['--end-of-options', self.remote.url, '%s:%s' % (sha, target)] + list(also))
         if status == 0:
             self._record_push(sha)
             return True
-        for line in out.splitlines():
-            if line.startswith('!'):
-                reason = line.split('\t')[-1]
-                if any(race in reason for race in _RACE_REASONS):
-                    return False
-                said = ' '.join(line.strip() for line in err.splitlines() if line.startswith('remote:'))
-                raise PushRejectedError(self.remote.scrub(
-                    'the lock repository %s refused the push to %s: %s %s'
-                    % (self.remote.display_url, self.remote.branch, reason, said)).strip())
+        reasons = [line.split('\t')[-1] for line in out.splitlines() if line.startswith('!')]
+        if any(race in reason for reason in reasons for race in _RACE_REASONS):
+            return False
+        refused = [reason for reason in reasons if 'atomic push failed' not in reason] or reasons
+        if refused:
+            said = ' '.join(line.strip() for line in err.splitlines() if line.startswith('remote:'))
+            raise PushRejectedError(self.remote.scrub(
+                'the lock repository %s refused the push to %s: %s %s'
+                % (self.remote.display_url, self.remote.branch, refused[0], said)).strip())
         if _DAMAGE.search(err):
             raise self._damaged('git push', err)
         if self._landed(sha):

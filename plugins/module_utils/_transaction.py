@@ -119,12 +119,13 @@ Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
 
 
 def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_interval=10.0,
-        clock=time.monotonic, observer=None, before_wait=None):
+        clock=time.monotonic, observer=None, before_wait=None, push_also=None):
     """Run ``decide`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
     ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command.
     ``before_wait(head)`` is called before each wait and each time a wait goes on, outside the
-    cache lock (the fair queue pushes its ticket there, not in the way of the next push). Returns
+    cache lock (the fair queue pushes its ticket there, not in the way of the next push);
+    ``push_also()`` says which refs outside the branch land atomically with a change. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
     and whose ``snapshot`` is the state the decision was made on.
 
@@ -143,7 +144,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
     use_cache = not check_mode
     woken_locally = False
     while True:
-        attempt = _attempt(cache, decide, check_mode, use_cache)
+        attempt = _attempt(cache, decide, check_mode, use_cache, push_also)
         snapshot, decision = attempt.snapshot, attempt.decision
         if attempt.pushed:
             _pause_for_tests('after-push')
@@ -178,7 +179,7 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
 Attempt = namedtuple('Attempt', 'snapshot decision pushed from_cache announced')
 
 
-def _attempt(cache, decide, check_mode, use_cache):
+def _attempt(cache, decide, check_mode, use_cache, push_also):
     """Under the cache lock, decide and push; on a damaged cache, rebuild it and try once more on fetched state.
 
     ``announced`` is this machine's last change announcement, read under the lock so
@@ -186,14 +187,14 @@ def _attempt(cache, decide, check_mode, use_cache):
     """
     with cache.exclusive():
         try:
-            snapshot, decision, pushed, from_cache = _decide_and_push(cache, decide, check_mode, use_cache)
+            snapshot, decision, pushed, from_cache = _decide_and_push(cache, decide, check_mode, use_cache, push_also)
         except CacheDamagedError:
             cache.rebuild()
-            snapshot, decision, pushed, from_cache = _decide_and_push(cache, decide, check_mode, False)
+            snapshot, decision, pushed, from_cache = _decide_and_push(cache, decide, check_mode, False, push_also)
         return Attempt(snapshot, decision, pushed, from_cache, cache.announced())
 
 
-def _decide_and_push(cache, decide, check_mode, use_cache):
+def _decide_and_push(cache, decide, check_mode, use_cache, push_also):
     """Decide on the cached state (``use_cache``) or on fetched state; push a change. Returns (snapshot, decision, sha, from_cache)."""
     with cache.damage_guard():
         cached_head = cache.local_head() if use_cache else None
@@ -204,7 +205,7 @@ def _decide_and_push(cache, decide, check_mode, use_cache):
         _pause_for_tests('before-commit')
         sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
         _pause_for_tests('after-commit')
-        return snapshot, decision, sha if cache.push(sha) else None, bool(cached_head)
+        return snapshot, decision, sha if cache.push(sha, push_also() if push_also else ()) else None, bool(cached_head)
 
 
 def _wait_for_news(cache, decide, known, announced, poll_interval, decision, deadline, before_wait):

@@ -103,6 +103,36 @@ def test_a_server_that_refuses_queue_refs_gets_an_unfair_claim_and_a_warning(aws
     assert tickets(aws_repo) == []
 
 
+def test_a_waiter_leaves_the_queue_in_the_push_of_its_claim(aws_repo, lock_args):
+    log_pushes(aws_repo)
+    run_module('pool_lock', dict(lock_args, count=2, holder='bob'))
+    waiting = start_module('pool_lock', dict(lock_args, holder='alice', timeout='60s', retry_delay='0.2s'))
+    wait_until(lambda: len(tickets(aws_repo)) == 1)
+    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob', state='released'))
+    assert waiting.result(60)['acquired']
+    claim_push = pushes(aws_repo)[-1]
+    assert [ref for _old, _new, ref in claim_push] == ['refs/heads/main', tickets_seen(aws_repo)[0]]
+    assert claim_push[1][1] == '0' * 40
+    assert tickets(aws_repo) == []
+
+
+def log_pushes(repo):
+    """Make the server record each push, one line per push, with the refs it changed and logged ticket names."""
+    hook = os.path.join(str(repo), 'hooks', 'post-receive')
+    with open(hook, 'w') as handle:
+        handle.write('#!/bin/sh\nupdates=$(cat | tr "\\n" ";")\necho "$updates" >> pushes\n')
+    os.chmod(hook, 0o755)
+
+
+def pushes(repo):
+    with open(os.path.join(str(repo), 'pushes')) as handle:
+        return [[tuple(update.split()) for update in line.strip().split(';') if update] for line in handle]
+
+
+def tickets_seen(repo):
+    return [ref for push in pushes(repo) for _old, new, ref in push if ref.startswith(QUEUE) and new != '0' * 40]
+
+
 def refuse_queue_refs(repo):
     hook = os.path.join(str(repo), 'hooks', 'update')
     with open(hook, 'w') as handle:
