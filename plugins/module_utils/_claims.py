@@ -139,8 +139,7 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
     def _wait(snapshot, reason, lock_files):
         if not _fair():
             return transaction.wait(tuple(lock_files), reason)
-        return transaction.wait(tuple(lock_files), reason, recheck_after=min(request.poll_interval, 5.0),
-                                look_every=waiter.look_every(request.poll_interval))
+        return transaction.wait(tuple(lock_files), reason, recheck_after=min(request.poll_interval, 5.0))
 
     return decide
 
@@ -229,7 +228,7 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, obse
     try:
         outcome = transaction.run(cache, decide, check_mode=request.check_mode, wait_for_lock=request.wait,
                                   timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
-                                  before_wait=waiter.keep_place if waiter is not None else None,
+                                  before_wait=waiter.before_wait if waiter is not None else None,
                                   push_also=waiter.departure if waiter is not None else None)
         if waiter is not None and outcome.commit:
             waiter.departed()

@@ -114,9 +114,13 @@ class Waiter(object):
         return sum(ticket.wanted for ticket in tickets
                    if ticket.expires > now and ticket.place < (self.arrival, self.id))
 
-    def look_every(self, poll_interval):
-        """Seconds between looks at the branch while waiting: often at the head of the queue, up to ``poll_interval``."""
-        return min(poll_interval, HEAD_LOOK_EVERY * (1 + self.wanted_ahead()))
+    def before_wait(self, head):
+        """Keep this waiter's place for a wait from ``head``; returns how often to look at the branch in that wait
+        (often at the head of the queue, less often further back), or None once the server refused the queue."""
+        self.keep_place(head)
+        if self.refused:
+            return None
+        return HEAD_LOOK_EVERY * (1 + self.wanted_ahead())
 
     def keep_place(self, head):
         """Push this waiter's ticket, or renew it when it is due; ``head`` is a commit the server has."""

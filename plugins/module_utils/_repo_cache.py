@@ -496,11 +496,12 @@ class RepoCache(object):
             self._record_push(sha)
             return True
         reasons = [line.split('\t')[-1] for line in out.splitlines() if line.startswith('!')]
-        if any(race in reason for reason in reasons for race in _RACE_REASONS):
+        said = ' '.join(line.strip() for line in err.splitlines() if line.startswith('remote:'))
+        # An atomic push that lost the race is refused as a whole; the server says why on its remote: lines.
+        if any(race in text for text in reasons + [said] for race in _RACE_REASONS):
             return False
-        refused = [reason for reason in reasons if 'atomic push failed' not in reason] or reasons
+        refused = [reason for reason in reasons if 'atomic' not in reason] or reasons
         if refused:
-            said = ' '.join(line.strip() for line in err.splitlines() if line.startswith('remote:'))
             raise PushRejectedError(self.remote.scrub(
                 'the lock repository %s refused the push to %s: %s %s'
                 % (self.remote.display_url, self.remote.branch, refused[0], said)).strip())

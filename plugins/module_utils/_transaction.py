@@ -32,30 +32,28 @@ CHANGE = 'change'
 WAIT = 'wait'
 
 
-class Decision(namedtuple('Decision', 'kind lock edits message author reason before after recheck_after look_every')):
+class Decision(namedtuple('Decision', 'kind lock edits message author reason before after recheck_after')):
     """What an operation wants done on the state it saw.
 
     ``lock`` is the LockFile the result is about; ``before``/``after`` describe it
     for diff mode; ``reason`` says what a WAIT waits for; ``recheck_after`` (seconds)
     makes a WAIT decide again that soon even if the branch has not moved, for a wait
-    on something outside the branch (the fair queue); ``look_every`` (seconds) asks
-    the server whether the branch moved that often, instead of the run's poll interval,
-    when it is shorter.
+    on something outside the branch (the fair queue).
     """
 
     __slots__ = ()
 
 
 def nothing(lock, before=None, reason=None):
-    return Decision(NOTHING, lock, (), None, None, reason, before, before, None, None)
+    return Decision(NOTHING, lock, (), None, None, reason, before, before, None)
 
 
 def change(lock, edits, message, author, before, after):
-    return Decision(CHANGE, lock, tuple(edits), message, author, None, before, after, None, None)
+    return Decision(CHANGE, lock, tuple(edits), message, author, None, before, after, None)
 
 
-def wait(lock, reason, before=None, after=None, recheck_after=None, look_every=None):
-    return Decision(WAIT, lock, (), None, None, reason, before, after, recheck_after, look_every)
+def wait(lock, reason, before=None, after=None, recheck_after=None):
+    return Decision(WAIT, lock, (), None, None, reason, before, after, recheck_after)
 
 
 class Observer(object):
@@ -124,7 +122,8 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
 
     ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command.
     ``before_wait(head)`` is called before each wait and each time a wait goes on, outside the
-    cache lock (the fair queue pushes its ticket there, not in the way of the next push);
+    cache lock (the fair queue pushes its ticket there, not in the way of the next push); it
+    returns how often (seconds) to ask the server during that wait when sooner than ``poll_interval``, or None;
     ``push_also()`` says which refs outside the branch land atomically with a change. Returns
     an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed)
     and whose ``snapshot`` is the state the decision was made on.
@@ -163,10 +162,8 @@ def run(cache, decide, check_mode=False, wait_for_lock=True, timeout=0, poll_int
             wait_started = clock()
             observer.waiting_started(decision)
             try:
-                if before_wait is not None:
-                    before_wait(snapshot.head)
                 woken_locally = use_cache = _wait_for_news(cache, decide, snapshot.head, attempt.announced, poll_interval,
-                                                           decision, _wake_up_at(deadline, decision, clock), before_wait)
+                                                           _wake_up_at(deadline, decision, clock), before_wait)
             finally:
                 observer.waiting_ended()
             waited += clock() - wait_started
@@ -208,26 +205,29 @@ def _decide_and_push(cache, decide, check_mode, use_cache, push_also):
         return snapshot, decision, sha if cache.push(sha, push_also() if push_also else ()) else None, bool(cached_head)
 
 
-def _wait_for_news(cache, decide, known, announced, poll_interval, decision, deadline, before_wait):
+def _wait_for_news(cache, decide, known, announced, poll_interval, deadline, before_wait):
     """Wait until the branch moves so that ``decide`` may no longer say wait; True when the cache holds that state.
 
     A push from this machine is looked at in the cache without taking its lock, and
     waiting goes on while ``decide`` still says wait there: the many waiters one
     release wakes do not queue for the lock the next push needs.
     """
-    while cache.wait_for_change(known, min(poll_interval, decision.look_every or poll_interval), deadline, announced):
+    while cache.wait_for_change(known, _look_every(poll_interval, before_wait, known), deadline, announced):
         announced = cache.announced()
         try:
             with cache.damage_guard():
                 known = cache.local_head()
-                decision = decide(Snapshot(cache, known))
-                if decision.kind != WAIT:
+                if decide(Snapshot(cache, known)).kind != WAIT:
                     return True
-            if before_wait is not None:
-                before_wait(known)
         except CacheDamagedError:
             return False  # decided again under the cache lock, where the cache is rebuilt
     return False
+
+
+def _look_every(poll_interval, before_wait, head):
+    """Run ``before_wait`` (when given) for a wait from ``head``; how often to ask the server in that wait."""
+    sooner = before_wait(head) if before_wait is not None else None
+    return poll_interval if sooner is None else min(poll_interval, sooner)
 
 
 def _pause_for_tests(phase):
