@@ -26,7 +26,8 @@ POOL = 'aws'
 REPORT_BEGIN = '<!-- stress figures: written by make stress -->'
 REPORT_END = '<!-- end of stress figures -->'
 
-Figures = collections.namedtuple('Figures', 'processes cycles locks operations errors double_holders lost_locks duration')
+Figures = collections.namedtuple('Figures', 'processes cycles locks operations errors double_holders lost_locks duration '
+                                             'fewest_turns most_turns')
 Result = collections.namedtuple('Result', 'figures events failures repo')
 
 
@@ -86,9 +87,11 @@ def run_load(daemon, workdir, processes, cycles, locks, shared_cache_for=None, t
     events, failures = run_contenders(daemon.url('load.git'), workdir, processes, cycles,
                                       processes // 2 if shared_cache_for is None else shared_cache_for, time_limit)
     duration = time.monotonic() - started
-    enters = sum(1 for event in events if event[0] == 'enter')
-    figures = Figures(processes, cycles, locks, operations=2 * enters, errors=len(failures),
-                      double_holders=double_holders(events), lost_locks=lost_locks(repo, names), duration=duration)
+    turns = collections.Counter(holder_id for event, _lock, holder_id in events if event == 'enter')
+    turns_each = [turns[str(holder_id)] for holder_id in range(processes)]
+    figures = Figures(processes, cycles, locks, operations=2 * sum(turns_each), errors=len(failures),
+                      double_holders=double_holders(events), lost_locks=lost_locks(repo, names), duration=duration,
+                      fewest_turns=min(turns_each), most_turns=max(turns_each))
     return Result(figures, events, failures, repo)
 
 
@@ -98,6 +101,7 @@ def write_report(path, figures, fsck_clean):
         ('contending processes x acquisitions each, locks', '%d x %d, %d' % (figures.processes, figures.cycles, figures.locks)),
         ('operations (acquire + release) completed', '%d' % figures.operations),
         ('errors', '%d' % figures.errors),
+        ('acquisitions per process, fewest and most', '%d, %d' % (figures.fewest_turns, figures.most_turns)),
         ('double holders', '%d' % figures.double_holders),
         ('lost locks', '%d' % figures.lost_locks),
         ('git fsck of the server repository', 'clean' if fsck_clean else 'NOT CLEAN'),
