@@ -1,8 +1,9 @@
-"""The commit the engine builds in process is the one git's plumbing builds for the same edits.
+"""The trees the engine reads and writes in process, without git, are what git reads and writes.
 
-Each row makes edits with RepoCache.write_commit and, on the same base, with ``git read-tree``,
-``update-index --index-info`` and ``write-tree`` in a temporary index (what the engine ran before): the
-trees must be the same object, so they are the same bytes at every level.
+A pool reads as the lock files ``git ls-tree`` lists. Each row of EDITS makes its edits with
+RepoCache.write_commit and, on the same base, with ``git read-tree``, ``update-index --index-info`` and
+``write-tree`` in a temporary index (what the engine ran before): the trees must be the same object, so
+they are the same bytes at every level.
 """
 
 import os
@@ -41,8 +42,11 @@ FILES = {
     'aws.txt': b'',
     'aws0': b'',
     'docs/deep/er/file': b'deep\n',
+    'aws/unclaimed/sub/not-a-lock': b'',
+    'aws/unclaimed/zoë': b'',
 }
 EXECUTABLES = ('aws/unclaimed/exec-lock',)
+SYMLINKS = {'aws/unclaimed/link': 'env-1'}
 
 
 def git_bytes(cwd, *args, input=None, env=None):
@@ -52,7 +56,7 @@ def git_bytes(cwd, *args, input=None, env=None):
 
 @pytest.fixture
 def repo(tmp_path):
-    """A bare repository holding FILES, with EXECUTABLES at mode 100755."""
+    """A bare repository holding FILES, with EXECUTABLES at mode 100755, and SYMLINKS."""
     work, bare = tmp_path / 'work', tmp_path / 'locks.git'
     git('init', '-q', '-b', 'main', str(work))
     for path, data in FILES.items():
@@ -60,6 +64,8 @@ def repo(tmp_path):
         (work / path).write_bytes(data)
     for path in EXECUTABLES:
         os.chmod(str(work / path), 0o755)
+    for path, target in SYMLINKS.items():
+        os.symlink(target, str(work / path))
     git('add', '-A', cwd=str(work))
     git('commit', '-q', '-m', 'pools', cwd=str(work))
     git('init', '-q', '--bare', '-b', 'main', str(bare))
@@ -94,6 +100,23 @@ def plumbing_tree(cache, base, edits, index):
 
 def every_file(cache, head):
     return [Delete(path) for path in git_bytes(cache.path, 'ls-tree', '-r', '--name-only', head).decode().split('\n') if path]
+
+
+def test_a_pool_reads_as_the_lock_files_git_lists(cache):
+    head = cache.local_head()
+    listed = {}
+    for entry in git_bytes(cache.path, 'ls-tree', '-z', head, 'aws/unclaimed/').decode().split('\0'):
+        if entry:
+            info, path = entry.split('\t')
+            mode, kind, sha = info.split()
+            listed[path.rsplit('/', 1)[1]] = (mode, kind, sha)
+
+    pool = read_pool(cache.commit(head).tree, 'aws')
+
+    assert {name: ('%o' % lock.mode, 'blob', lock.sha) for name, lock in pool.unclaimed.items()} == dict(
+        (name, listed[name]) for name in ('env-1', 'env-2', 'exec-lock', 'zoë'))
+    assert listed['exec-lock'][0] == '100755' and listed['link'][0] == '120000' and listed['sub'][1] == 'tree'
+    assert pool.claimed == {}
 
 
 EDITS = {
