@@ -385,11 +385,25 @@ class RepoCache(object):
         """The newest commit of ``revisions`` (git log's range syntax) that changed one of ``paths`` (any
         commit when empty) and has a message line matching the extended regular expression ``pattern``."""
         grep = ['-E', '--grep=' + pattern] if pattern else []
+        if paths and pattern:
+            return self._newest_changing(grep + list(revisions), paths)
         out = self._check('git log', ['log', '-1', _LOG_FORMAT] + grep + list(revisions) + ['--'] + list(paths))
         if not out:
             return None
         sha, when, author, message = out.split('\x00', 3)
         return CommitInfo(sha, int(when), author, message, ())
+
+    def _newest_changing(self, log_args, paths):
+        """The newest commit ``git log <log_args>`` lists that changed one of ``paths``, or None.
+
+        Given the paths, git would compare every commit it walks with its parent, a pool's whole directory
+        each time (a lock never claimed walks the whole history); this compares only the commits listed.
+        """
+        commits = self._log(log_args + ['--'])
+        try:
+            return next((commit for commit in commits if any(path in paths for _status, path in commit.changes)), None)
+        finally:
+            commits.close()
 
     def history(self, head, paths=(), added_only=False):
         """The commits at or before ``head`` that changed ``paths``, newest first, as CommitInfo.
@@ -398,10 +412,12 @@ class RepoCache(object):
         closing the generator stops it. Renames are reported as a delete and an add;
         ``added_only`` keeps the adds only.
         """
-        args = ['git', 'log', '--no-renames', '-z', '--name-status', _LOG_FORMAT]
-        if added_only:
-            args.append('--diff-filter=A')
-        process = self._repo.git.execute(args + [head, '--'] + list(paths), as_process=True)
+        return self._log((['--diff-filter=A'] if added_only else []) + [head, '--'] + list(paths))
+
+    def _log(self, log_args):
+        """CommitInfo of each commit ``git log --name-status <log_args>`` lists, as git lists it."""
+        process = self._repo.git.execute(['git', 'log', '--no-renames', '-z', '--name-status', _LOG_FORMAT] + log_args,
+                                         as_process=True)
         finished = False
         try:
             yield from _parse_log(_null_separated(process.stdout))
@@ -417,7 +433,7 @@ class RepoCache(object):
         process.stderr.close()
         status = process.proc.wait()
         if finished and status != 0:
-            raise RepositoryError(self.remote.scrub('git log failed in the cache %s: %s' % (self.path, _last_lines(error))))
+            raise self._damaged('git log', error)
 
     # -- writing --------------------------------------------------------------------
 
