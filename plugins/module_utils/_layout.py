@@ -18,6 +18,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     BrokenLayoutError,
     PoolNotFoundError,
 )
+from ansible_collections.lockpool.git.plugins.module_utils._trees import tree_entries
 
 CLAIMED = 'claimed'
 UNCLAIMED = 'unclaimed'
@@ -25,7 +26,7 @@ STATES = (CLAIMED, UNCLAIMED)
 KEEP_FILE = '.gitkeep'
 FILE_MODE = 0o100644
 EXECUTABLE_MODE = 0o100755
-_LOCK_MODES = (FILE_MODE, EXECUTABLE_MODE)
+_LOCK_MODES = {b'100644': FILE_MODE, b'100755': EXECUTABLE_MODE}  # as a tree's bytes say them
 
 
 class LockFile(namedtuple('LockFile', 'pool name state sha mode')):
@@ -83,11 +84,12 @@ class Pool(object):
 
 
 def _lock_files(pool, state, tree):
+    """{name: LockFile} of a state directory, read from the tree's bytes: it may hold thousands of locks."""
     files = {}
-    for blob in tree.blobs:
-        if blob.name.startswith('.') or blob.mode not in _LOCK_MODES:
-            continue
-        files[blob.name] = LockFile(pool, blob.name, state, blob.hexsha, blob.mode)
+    for mode, name, binsha in tree_entries(tree.data_stream.read()):
+        if mode in _LOCK_MODES and not name.startswith(b'.'):
+            name = name.decode('utf-8', 'surrogateescape')
+            files[name] = LockFile(pool, name, state, binsha.hex(), _LOCK_MODES[mode])
     return files
 
 

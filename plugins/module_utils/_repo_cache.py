@@ -4,11 +4,12 @@
 """The local cache of a lock repository: the only code that runs git.
 
 One bare repository per remote URL under the cache directory, shared by every
-run on the machine. Commits are built with plumbing in a private temporary index
-(no work tree), so a run killed at any point leaves nothing half-written behind;
-fetching and pushing happen under a file lock, so two runs on one machine never
-update the cache's refs at once. Fetch updates only what is new, so the cost of
-an operation does not grow with the repository's history.
+run on the machine. Commits are built in process, in the cache's object database
+(no index, no work tree), and the cache's ref moves by renaming a lock file into
+place, so a run killed at any point leaves nothing half-written behind; fetching
+and pushing happen under a file lock, so two runs on one machine never update the
+cache's refs at once. Fetch updates only what is new, so the cost of an operation
+does not grow with the repository's history.
 
 The cache heals itself: it is created aside and renamed into place, leftovers of
 killed runs are swept under the file lock, and a cache that git finds damaged
@@ -38,16 +39,25 @@ from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     CacheDamagedError,
+    InvalidInputError,
     LockTimeoutError,
     PushRejectedError,
     RepositoryError,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._layout import Delete, Move, Write
+from ansible_collections.lockpool.git.plugins.module_utils._trees import TREE_MODE, tree_data, tree_entries
 
 try:
     import git
-    from gitdb import IStream
+    from gitdb import IStream, LooseObjectDB
     from gitdb.exc import ODBError
+
+    class _ObjectDatabase(git.GitCmdObjectDB):
+        """GitPython's object database, but writing loose objects in process: its own runs git hash-object for each."""
+
+        def store(self, istream):
+            return LooseObjectDB.store(self, istream)
+
     HAS_GITPYTHON = True
     GITPYTHON_IMPORT_ERROR = None
 except ImportError as exc:  # guarded: modules report it with missing_required_lib
@@ -58,8 +68,9 @@ NETWORK_TIMEOUT = 120
 MIN_NETWORK_TIMEOUT = 1
 TRANSIENT_RETRIES = 3
 LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
-_NULL_SHA = '0' * 40
 _COMMITTER = ('lockpool', 'lockpool@localhost')
+# What git trims from both ends of a name in a commit's author line (ident.c: crud).
+_NAME_CRUD = ''.join(chr(code) for code in range(33)) + '.,:;<>"\\\''
 _TRANSIENT = re.compile(
     r'connection (?:reset|refused|timed out)|early eof|remote end hung up|'
     r'unable to (?:connect|access)|could not resolve|temporary failure|timed out|broken pipe',
@@ -133,7 +144,6 @@ class RepoCache(object):
         self._head_path = os.path.join(remote.cache_dir, '%s.%s.head' % (key, hashlib.sha256(remote.branch.encode('utf-8')).hexdigest()[:12]))
         self._view_path = os.path.join(remote.cache_dir, key + '.refs-view')
         self._ref = 'refs/lockpool/heads/' + remote.branch
-        self._scratch_path = os.path.join(self.path, 'lockpool-scratch')
         self._repo = None
 
     # -- set-up ---------------------------------------------------------------------
@@ -161,15 +171,14 @@ class RepoCache(object):
         self._load()
 
     def _load(self):
-        self._repo = git.Repo(self.path)
+        self._repo = git.Repo(self.path, odbt=_ObjectDatabase)
         self._repo.git.update_environment(**self.remote.env)
 
     def _sweep_leftovers(self):
-        """Remove what a run killed in _create or write_commit left behind. Caller holds exclusive()."""
+        """Remove what a run killed in _create left behind. Caller holds exclusive()."""
         for kind in ('new', 'old'):
             for leftover in glob.glob('%s.%s-*' % (glob.escape(self.path), kind)):
                 shutil.rmtree(leftover, ignore_errors=True)
-        shutil.rmtree(self._scratch_path, ignore_errors=True)
 
     def _create(self):
         """Make the bare repository aside and rename it into place, so a killed run never leaves half of one."""
@@ -232,16 +241,16 @@ class RepoCache(object):
 
     # -- running git ----------------------------------------------------------------
 
-    def _run(self, args, env=None, istream=None, timeout=None):
+    def _run(self, args, timeout=None):
         """Run git; return (status, stdout, stderr) as text. Never raises on a git failure."""
         status, out, err = self._repo.git.execute(
             ['git'] + list(args), with_extended_output=True, with_exceptions=False,
-            istream=istream, env=env, kill_after_timeout=timeout or self.network_timeout)
+            kill_after_timeout=timeout or self.network_timeout)
         return status, out, err
 
-    def _check(self, what, args, env=None, istream=None):
+    def _check(self, what, args):
         """Run a local git command; its failure means the cache is damaged (we made its input)."""
-        status, out, err = self._run(args, env=env, istream=istream)
+        status, out, err = self._run(args)
         if status != 0:
             raise self._damaged(what, err)
         return out
@@ -391,7 +400,8 @@ class RepoCache(object):
             os.unlink(packed)
 
     def commit(self, sha):
-        return self._repo.commit(sha)
+        """The commit ``sha`` (read when an attribute is first used, without asking git what kind of object it is)."""
+        return git.Commit(self._repo, bytes.fromhex(sha))
 
     def read_blob(self, sha):
         return self._repo.odb.stream(bytes.fromhex(sha)).read()
@@ -404,11 +414,25 @@ class RepoCache(object):
         """The newest commit of ``revisions`` (git log's range syntax) that changed one of ``paths`` (any
         commit when empty) and has a message line matching the extended regular expression ``pattern``."""
         grep = ['-E', '--grep=' + pattern] if pattern else []
+        if paths and pattern:
+            return self._newest_changing(grep + list(revisions), paths)
         out = self._check('git log', ['log', '-1', _LOG_FORMAT] + grep + list(revisions) + ['--'] + list(paths))
         if not out:
             return None
         sha, when, author, message = out.split('\x00', 3)
         return CommitInfo(sha, int(when), author, message, ())
+
+    def _newest_changing(self, log_args, paths):
+        """The newest commit ``git log <log_args>`` lists that changed one of ``paths``, or None.
+
+        Given the paths, git would compare every commit it walks with its parent, a pool's whole directory
+        each time (a lock never claimed walks the whole history); this compares only the commits listed.
+        """
+        commits = self._log(log_args + ['--'])
+        try:
+            return next((commit for commit in commits if any(path in paths for _status, path in commit.changes)), None)
+        finally:
+            commits.close()
 
     def history(self, head, paths=(), added_only=False):
         """The commits at or before ``head`` that changed ``paths``, newest first, as CommitInfo.
@@ -417,10 +441,12 @@ class RepoCache(object):
         closing the generator stops it. Renames are reported as a delete and an add;
         ``added_only`` keeps the adds only.
         """
-        args = ['git', 'log', '--no-renames', '-z', '--name-status', _LOG_FORMAT]
-        if added_only:
-            args.append('--diff-filter=A')
-        process = self._repo.git.execute(args + [head, '--'] + list(paths), as_process=True)
+        return self._log((['--diff-filter=A'] if added_only else []) + [head, '--'] + list(paths))
+
+    def _log(self, log_args):
+        """CommitInfo of each commit ``git log --name-status <log_args>`` lists, as git lists it."""
+        process = self._repo.git.execute(['git', 'log', '--no-renames', '-z', '--name-status', _LOG_FORMAT] + log_args,
+                                         as_process=True)
         finished = False
         try:
             yield from _parse_log(_null_separated(process.stdout))
@@ -436,51 +462,57 @@ class RepoCache(object):
         process.stderr.close()
         status = process.proc.wait()
         if finished and status != 0:
-            raise RepositoryError(self.remote.scrub('git log failed in the cache %s: %s' % (self.path, _last_lines(error))))
+            raise self._damaged('git log', error)
 
     # -- writing --------------------------------------------------------------------
 
     def write_commit(self, base, edits, message, author):
         """Create (not push) a commit on top of ``base`` that applies ``edits``; returns its sha.
 
-        Caller holds exclusive(): the scratch directory in the cache is this run's, and what a killed run
-        left there is swept first.
+        Built in process: only the trees on the edited paths are read and written again, every other
+        tree is kept as it is, and a directory left empty is dropped, as git write-tree does.
         """
-        workdir = self._scratch_path
-        shutil.rmtree(workdir, ignore_errors=True)
-        os.mkdir(workdir)
-        try:
-            env = {'GIT_INDEX_FILE': os.path.join(workdir, 'index')}
-            self._check('git read-tree', ['read-tree', base], env=env)
-            entries = []
-            for edit in edits:
-                if isinstance(edit, Move):
-                    entries.append('0 %s\t%s' % (_NULL_SHA, edit.source.path))
-                    entries.append('%o %s\t%s' % (edit.source.mode, edit.source.sha, edit.target))
-                elif isinstance(edit, Write):
-                    entries.append('%o %s\t%s' % (edit.mode, self._store_blob(edit.data), edit.path))
-                elif isinstance(edit, Delete):
-                    entries.append('0 %s\t%s' % (_NULL_SHA, edit.path))
-            index_info = os.path.join(workdir, 'index-info')
-            with open(index_info, 'wb') as handle:
-                handle.write(''.join(entry + '\0' for entry in entries).encode('utf-8'))
-            with open(index_info, 'rb') as handle:
-                self._check('git update-index', ['update-index', '-z', '--index-info'], env=env, istream=handle)
-            tree = self._check('git write-tree', ['write-tree'], env=env).strip()
-            message_file = os.path.join(workdir, 'message')
-            with io.open(message_file, 'w', encoding='utf-8') as handle:
-                handle.write(message)
-            env.update({
-                'GIT_AUTHOR_NAME': author, 'GIT_AUTHOR_EMAIL': _COMMITTER[1],
-                'GIT_COMMITTER_NAME': _COMMITTER[0], 'GIT_COMMITTER_EMAIL': _COMMITTER[1],
-            })
-            return self._check('git commit-tree', ['commit-tree', tree, '-p', base, '-F', message_file], env=env).strip()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        changes = {}
+        for edit in edits:
+            if isinstance(edit, Move):
+                changes[_path_bytes(edit.source.path)] = None
+                changes[_path_bytes(edit.target)] = (edit.source.mode, bytes.fromhex(edit.source.sha))
+            elif isinstance(edit, Write):
+                changes[_path_bytes(edit.path)] = (edit.mode, self._store('blob', edit.data))
+            elif isinstance(edit, Delete):
+                changes[_path_bytes(edit.path)] = None
+        parent = self.commit(base)
+        tree = self._store('tree', tree_data(self._edited_tree(parent.tree.binsha, changes)))
+        commit = git.Commit.create_from_tree(
+            self._repo, git.Tree(self._repo, tree), message, parent_commits=[parent],
+            author=git.Actor(_author_name(author), _COMMITTER[1]), committer=git.Actor(*_COMMITTER))
+        return commit.hexsha
 
-    def _store_blob(self, data):
-        stream = self._repo.odb.store(IStream('blob', len(data), io.BytesIO(data)))
-        return stream.hexsha.decode('ascii') if isinstance(stream.hexsha, bytes) else stream.hexsha
+    def _edited_tree(self, binsha, changes):
+        """The entries of the tree ``binsha`` (None: no tree yet) with ``changes`` ({path: (mode, binsha) or None}) made."""
+        data = self._repo.odb.stream(binsha).read() if binsha else b''
+        entries = {name: (int(mode, 8), sha) for mode, name, sha in tree_entries(data)}
+        nested = {}
+        for path, entry in changes.items():
+            name, _slash, rest = path.partition(b'/')
+            if rest:
+                nested.setdefault(name, {})[rest] = entry
+            elif entry is None:
+                entries.pop(name, None)
+            else:
+                entries[name] = entry
+        for name, inner in nested.items():
+            mode, sha = entries.get(name, (None, None))
+            subtree = self._edited_tree(sha if mode == TREE_MODE else None, inner)
+            if subtree:
+                entries[name] = (TREE_MODE, self._store('tree', tree_data(subtree)))
+            elif mode == TREE_MODE:
+                del entries[name]
+        return entries
+
+    def _store(self, kind, data):
+        """Write an object into the cache; returns its binary sha."""
+        return self._repo.odb.store(IStream(kind, len(data), io.BytesIO(data))).binsha
 
     def push(self, sha, also=()):
         """Push ``sha`` as the branch's new head. True when it landed, False when another push won the race.
@@ -519,9 +551,13 @@ class RepoCache(object):
             return False
 
     def _record_push(self, sha):
-        """Make the pushed commit the cache's head and tell waiters here; best effort, never fails a landed push."""
-        self._run(['update-ref', self._ref, sha])
+        """Make the pushed commit the cache's head and tell waiters here; best effort, never fails a landed push.
+
+        GitPython writes the ref through a lock file renamed into place: a run killed meanwhile leaves the old
+        head and a stale lock file, which exclusive() removes.
+        """
         try:
+            git.Reference(self._repo, self._ref).set_object(git.Commit(self._repo, bytes.fromhex(sha)))
             self._announce(sha)
         except (IOError, OSError):
             pass
@@ -568,6 +604,18 @@ class RepoCache(object):
             remaining = LOCAL_POLL if deadline is None else max(0.0, min(LOCAL_POLL, deadline - clock()))
             sleep(remaining * random.uniform(0.8, 1.2))
         return False
+
+
+def _path_bytes(path):
+    return path.encode('utf-8', 'surrogateescape')
+
+
+def _author_name(name):
+    """``name`` as git writes it in a commit's author line; refused, as git refuses it, when nothing is left."""
+    kept = ''.join(char for char in name.strip(_NAME_CRUD) if char not in '\n<>')
+    if not kept:
+        raise InvalidInputError('git refuses %r as the name of a commit author: it has only punctuation and spaces' % name)
+    return kept
 
 
 def _null_separated(stream, size=65536):

@@ -58,10 +58,8 @@ def stale_lock_files(cache):
 
 
 def leftovers_of_killed_runs(cache):
-    scratch = os.path.join(cache, 'lockpool-scratch')
-    os.mkdir(scratch)
-    with open(os.path.join(scratch, 'index'), 'wb') as handle:
-        handle.write(b'DIRC half an index')
+    with open(os.path.join(cache, 'objects', 'objkilled'), 'wb') as handle:  # GitPython's temporary loose object
+        handle.write(b'x\x9c half a zlib stream')
     os.mkdir(cache + '.new-99999')
 
 
@@ -81,7 +79,7 @@ def test_next_run_on_a_damaged_cache_succeeds(aws_repo, lock_args, cache_dir, da
     assert pool_state(aws_repo, 'aws') == {'claimed': [], 'unclaimed': ['env-1', 'env-2']}
     cache = cache_repo(cache_dir)
     git('fsck', '--strict', cwd=cache)
-    assert glob.glob(cache + '.new-*') == [] and not os.path.exists(os.path.join(cache, 'lockpool-scratch'))
+    assert glob.glob(cache + '.new-*') == []
 
 
 def test_cache_dir_that_is_a_file_is_a_clear_error(aws_repo, tmp_path):

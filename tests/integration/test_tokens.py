@@ -33,6 +33,13 @@ def test_claims_by_concourse_in_between_do_not_restart_the_tokens(aws_repo, lock
     assert pool_lock(lock_args, name='env-1', holder='bob')['lock']['token'] > first
 
 
+def test_a_token_trailer_on_a_commit_that_leaves_the_lock_alone_does_not_count(aws_repo, lock_args):
+    first = pool_lock(lock_args, name='env-1', holder='alice')['lock']['token']
+    pool_lock(lock_args, name='env-1', holder='alice', state='released')
+    commit_to(aws_repo, 'notes\n\nLock-Token: aws/env-1 99', [('write', 'aws/unclaimed/env-2', 'changed\n')])
+    assert pool_lock(lock_args, name='env-1', holder='bob')['lock']['token'] == first + 1
+
+
 def test_release_with_the_current_token_releases(aws_repo, lock_args):
     token = pool_lock(lock_args, name='env-1', holder='alice')['lock']['token']
     result = pool_lock(lock_args, name='env-1', holder='alice', state='released', token=token)
