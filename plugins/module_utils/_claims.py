@@ -25,6 +25,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._leases import lease_
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._operations import _check_owner, _holder_of, _render
+from ansible_collections.lockpool.git.plugins.module_utils._queue import RECHECK_EVERY
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import (
     check_token,
     current_token,
@@ -139,7 +140,7 @@ def claim_decider(request, selection, lease=None, waiter=None, tokens=None, cloc
     def _wait(snapshot, reason, lock_files):
         if not _fair():
             return transaction.wait(tuple(lock_files), reason)
-        return transaction.wait(tuple(lock_files), reason, recheck_after=min(request.poll_interval, 5.0))
+        return transaction.wait(tuple(lock_files), reason, recheck_after=RECHECK_EVERY)
 
     return decide
 

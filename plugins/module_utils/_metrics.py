@@ -157,8 +157,9 @@ class Waiter(object):
     """This run's place in the pool's queue: its own group on the gateway while it waits.
 
     A thread re-pushes the group with a fresh heartbeat every HEARTBEAT_SECONDS
-    while the run waits, so a waiter that was killed (and could not delete its
-    group) is recognised by its old heartbeat.
+    from the run's first wait to its end, so a waiter that was killed (and could
+    not delete its group) is recognised by its old heartbeat. A run that waits
+    again after looking at the branch stays listed all along.
     """
 
     def __init__(self, gateway, pool, branch):
@@ -169,8 +170,9 @@ class Waiter(object):
         self._heartbeat = None
 
     def register(self):
-        if self._since is None:
-            self._since = time.time()
+        if self._heartbeat is not None:
+            return
+        self._since = time.time()
         self._beat()
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._keep_beating, args=(self._stop,), name='lockpool-heartbeat')
@@ -179,8 +181,11 @@ class Waiter(object):
 
     def unregister(self):
         """Stop the heartbeat first, so that no heartbeat pushes the group again after it is deleted."""
+        if self._heartbeat is None:
+            return
         self._stop.set()
         self._heartbeat.join()
+        self._heartbeat = None
         self.gateway.delete(self.grouping_key)
 
     def _keep_beating(self, stop):
@@ -227,6 +232,7 @@ class OperationMetrics(transaction.Observer):
         return self
 
     def __exit__(self, exc_type, exc, traceback):
+        self.waiter.unregister()
         duration = time.monotonic() - self._started
         operation = self._operation_of(self.decision)
         if exc_type is None:
@@ -247,7 +253,6 @@ class OperationMetrics(transaction.Observer):
 
     def waiting_ended(self):
         self.waited += time.monotonic() - self._wait_started
-        self.waiter.unregister()
 
     def finished(self, decision, snapshot):
         self.decision = decision

@@ -35,8 +35,9 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Reposi
 from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
-TICKET_LIFE = 60.0
-RENEW_AFTER = 20.0
+TICKET_LIFE = 30.0  # a crashed waiter holds its place this long at most
+RENEW_AFTER = 10.0
+RECHECK_EVERY = 5.0  # a waiter decides again this often even if the branch does not move: renewal, tickets gone
 QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine
 HEAD_LOOK_EVERY = 0.25  # seconds between looks at the branch for the head of the queue; later places look less often
 _TICKET_NAME = re.compile(r'^(?P<arrival>\d+)-(?P<id>[0-9a-f]+)-(?P<wanted>\d+)-(?P<expires>\d+)$')
