@@ -27,7 +27,7 @@ REPORT_BEGIN = '<!-- stress figures: written by make stress -->'
 REPORT_END = '<!-- end of stress figures -->'
 
 Figures = collections.namedtuple('Figures', 'processes cycles locks operations errors double_holders lost_locks duration '
-                                             'fewest_turns most_turns')
+                                 'fewest_turns most_turns')
 Result = collections.namedtuple('Result', 'figures events failures repo')
 
 
