@@ -9,6 +9,9 @@ from support.modules import PYTHON, module_env, run_module, start_module, warnin
 from support.repos import commit_count, git, head, make_lock_repo, pool_state
 from support.load import CONTENDER
 
+from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+
 QUEUE = 'refs/lockpool/queue/main/aws/'
 
 
@@ -158,3 +161,13 @@ def test_pool_lock_info_shows_the_live_tickets_of_the_queue_oldest_first(aws_rep
 
 def utc(timestamp):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timestamp))
+
+
+def test_the_waiters_of_one_machine_share_one_read_of_the_queue_for_its_max_age(aws_repo, cache_dir):
+    remote = Remote(str(aws_repo), cache_dir=cache_dir)
+    with RepoCache(remote) as first, RepoCache(remote) as second:
+        assert first.remote_refs(QUEUE, max_age=60) == {}
+        put_ticket(aws_repo, arrival_ms=int(time.time() * 1000), expires=int(time.time()) + 60)
+        assert second.remote_refs(QUEUE, max_age=60) == {}
+        time.sleep(0.1)
+        assert list(second.remote_refs(QUEUE, max_age=0.05)) == tickets(aws_repo)
