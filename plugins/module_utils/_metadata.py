@@ -7,17 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib.util
+
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 
-try:
-    import yaml
-    # libyaml's loader when PyYAML was built with it: reading a pool of thousands of locks parses every one.
-    _SAFE_LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
-    HAS_YAML = True
-    YAML_IMPORT_ERROR = None
-except ImportError as exc:  # guarded: modules report it with missing_required_lib
-    HAS_YAML = False
-    YAML_IMPORT_ERROR = exc
+# PyYAML is imported on first use: most lock files are empty, and every module run is a new process.
+HAS_YAML = importlib.util.find_spec('yaml') is not None
+YAML_IMPORT_ERROR = None if HAS_YAML else ImportError('No module named yaml')  # modules report it with missing_required_lib
 
 MAX_METADATA_BYTES = 1024 * 1024
 
@@ -30,6 +26,7 @@ def metadata_bytes(value):
     if value is None:
         return b''
     if isinstance(value, (dict, list)):
+        import yaml
         text = yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True)
     elif isinstance(value, str):
         text = value
@@ -53,8 +50,13 @@ def metadata_text(raw):
 
 def parse_metadata(raw):
     """The metadata parsed as YAML (JSON is YAML) when it is a mapping or a list, else None."""
+    if not raw.strip():
+        return None
+    import yaml
+    # libyaml's loader when PyYAML was built with it: reading a pool of thousands of locks parses every one.
+    loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
     try:
-        data = yaml.load(raw.decode('utf-8'), Loader=_SAFE_LOADER)
+        data = yaml.load(raw.decode('utf-8'), Loader=loader)
     except (UnicodeDecodeError, yaml.YAMLError):
         return None
     return data if isinstance(data, (dict, list)) else None
