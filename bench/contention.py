@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from common import POOL, Lab, jain, percentile, target
+from common import POOL, Lab, git, jain, median, percentile, row, run_measured, target, timed
 from support.modules import PYTHON, module_env
 from support.repos import pool_state
 
@@ -16,6 +16,8 @@ TARGET_UTILIZATION = 0.8
 TARGET_JAIN = 0.9
 HANDOFF_GUESS = 0.4  # seconds a handoff costs, to size the rounds (not a result)
 TIME_LIMIT = 900
+BUSY_SECONDS = 24  # how long each run keeps its locks busy: long enough that the start-up burst of P module runs weighs little
+FLOOR_REPETITIONS = 11
 
 
 def double_holders(events_path):
@@ -36,6 +38,25 @@ def double_holders(events_path):
 def rounds_for(processes, locks, hold, busy_seconds):
     """Rounds per job that keep the locks busy about ``busy_seconds`` (bounded so a run stays short)."""
     return max(2, min(6, int(math.ceil(busy_seconds * locks / (processes * (hold + HANDOFF_GUESS))))))
+
+
+def handoff_floor(lab, repetitions=FLOOR_REPETITIONS):
+    """Seconds a handoff costs at the least when every lock operation is its own module run, and what that is made of.
+
+    The releasing job starts a module process (here one that does nothing: ``ansible.builtin.command: true``) that
+    pushes its release; the waiting job, already running, pushes its claim. The waiter's own start overlaps the hold.
+    """
+    repo = lab.pool_repo('handoff-floor.git', 1)
+    work = os.path.join(lab.path, 'handoff-floor-work')
+    git('clone', '-q', lab.url(os.path.basename(repo)), work)
+    starts, pushes = [], []
+    for repetition in range(repetitions):
+        starts.append(run_measured('ansible.modules.command', {'_raw_params': 'true'})[1])
+        source, destination = ('unclaimed', 'claimed') if repetition % 2 == 0 else ('claimed', 'unclaimed')
+        git('mv', '%s/%s/lock-0' % (POOL, source), '%s/%s/lock-0' % (POOL, destination), cwd=work)
+        git('commit', '-q', '-m', '%s: lock-0' % destination, cwd=work)
+        pushes.append(timed(git, 'push', '-q', 'origin', 'HEAD:main', cwd=work))
+    return dict(module_start=median(starts), push=median(pushes), gap=median(starts) + 2 * median(pushes))
 
 
 def contend(lab, processes, locks, hold, rounds, shared_cache):
@@ -84,9 +105,10 @@ def run(quick):
     runs = []
     with Lab() as lab:
         for processes, locks, hold, shared_cache in configurations(quick):
-            rounds = 1 if quick else rounds_for(processes, locks, hold, busy_seconds=16)
+            rounds = 1 if quick else rounds_for(processes, locks, hold, BUSY_SECONDS)
             runs.append(contend(lab, processes, locks, hold, rounds, shared_cache))
             print('  %s: utilization %.2f' % (describe(runs[-1]), runs[-1]['utilization']), file=sys.stderr, flush=True)
+        floor = handoff_floor(lab, repetitions=2 if quick else FLOOR_REPETITIONS)
     columns = ['jobs x locks', 'hold', 'rounds', 'cache', 'makespan', 'utilization', 'races lost / acquisition',
                'wait p50', 'wait p99', 'Jain', 'double holders', 'locks left claimed']
     table = [['%d x %d' % (entry['processes'], entry['locks']), '%gs' % entry['hold'], entry['rounds'],
@@ -94,6 +116,10 @@ def run(quick):
               '%.2f' % entry['races_per_acquisition'], '%.2f s' % entry['wait_p50'], '%.2f s' % entry['wait_p99'],
               '%.2f' % entry['jain'], len(entry['double_holders']), len(entry['locks_left_claimed'])] for entry in runs]
     checked = [entry for entry in runs if entry['shared_cache']][-1]  # 16 x 4, hold 1s in a full run
+    ceiling = checked['hold'] / (checked['hold'] + floor['gap'])
+    rows = [row('utilization, %s, against the most a handoff of module runs allows: hold / (hold + %.3f s to start a '
+                'module that does nothing + 2 x %.3f s per git push)' % (describe(checked), floor['module_start'], floor['push']),
+                checked['utilization'], '', ceiling, 'ceiling')]
     targets = [
         target('utilization >= %.1f (%s)' % (TARGET_UTILIZATION, describe(checked)), '%.2f' % checked['utilization'],
                checked['utilization'] >= TARGET_UTILIZATION),
@@ -102,4 +128,5 @@ def run(quick):
                '%d' % sum(len(entry['double_holders']) + len(entry['locks_left_claimed']) for entry in runs),
                not any(entry['double_holders'] or entry['locks_left_claimed'] for entry in runs)),
     ]
-    return dict(title='Contention', rows=[], targets=targets, table=dict(columns=columns, rows=table), runs=runs)
+    return dict(title='Contention', rows=rows, targets=targets, table=dict(columns=columns, rows=table), runs=runs,
+                handoff_floor=floor)

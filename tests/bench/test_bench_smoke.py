@@ -22,5 +22,7 @@ def test_quick_bench_reports_every_benchmark_with_no_double_holder(tmp_path):
     for contention_run in data['sections']['contention']['runs']:
         assert contention_run['double_holders'] == [] and contention_run['locks_left_claimed'] == []
         assert 0 < contention_run['utilization'] <= 1
+    floor = data['sections']['contention']['handoff_floor']
+    assert 0 < floor['push'] < floor['module_start'] < floor['gap']
     assert '| target | figure | met |' in completed.stdout
     assert '| target | figure | met |' in docs.read_text()
