@@ -45,8 +45,10 @@ def lease_expiry(snapshot, lock_file):
     if claim is None:
         return None
     ident = lock_id(lock_file.pool, lock_file.name)
-    renewal = snapshot.cache.newest_commit(['%s..%s' % (claim.sha, snapshot.head)], (),
-                                           lock_trailer_pattern(TRAILER_LEASE, ident))
+    renewal = None
+    if claim.sha != snapshot.head:  # a claim just made has had no renewal: no git run to learn that
+        renewal = snapshot.cache.newest_commit(['%s..%s' % (claim.sha, snapshot.head)], (),
+                                               lock_trailer_pattern(TRAILER_LEASE, ident))
     value = lock_trailer_value((renewal or claim).message, TRAILER_LEASE, ident)
     return _parse_utc(value) if value else None
 
