@@ -237,7 +237,7 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, obse
         if waiter is not None:
             waiter.leave()
     decision = outcome.decision
-    snapshot = transaction.Snapshot(cache, outcome.commit) if outcome.commit else outcome.snapshot
+    snapshot = transaction.Snapshot.after_push(cache, outcome) if outcome.commit else outcome.snapshot
     if observer is not None:
         observer.finished(decision, snapshot)
     pool = result_pool if outcome.commit and result_pool else request.pool

@@ -77,6 +77,9 @@ def origins(snapshot, lock_files):
 
 def origin(snapshot, lock_file):
     """The Origin of one lock file, or None when its history is gone (a shallow repository)."""
+    made = snapshot.made
+    if made is not None and ('A', lock_file.path) in made.changes:
+        return _origin(made)
     return snapshot.remember(('origin', lock_file.path), lambda: origins(snapshot, [lock_file]).get(lock_file.path))
 
 

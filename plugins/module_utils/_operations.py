@@ -152,7 +152,7 @@ def execute(cache, request, decide, name=None, observer=None):
     changed = decision.kind == transaction.CHANGE
     lock_file = decision.lock
     if outcome.commit is not None:
-        snapshot = transaction.Snapshot(cache, outcome.commit)
+        snapshot = transaction.Snapshot.after_push(cache, outcome)
         lock_file = _locate(snapshot, request.pool, lock_file.name)
     else:
         snapshot = outcome.snapshot

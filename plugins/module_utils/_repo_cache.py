@@ -403,6 +403,11 @@ class RepoCache(object):
         """The commit ``sha`` (read when an attribute is first used, without asking git what kind of object it is)."""
         return git.Commit(self._repo, bytes.fromhex(sha))
 
+    def commit_info(self, sha, changes):
+        """CommitInfo of the commit ``sha``, read in process; ``changes`` as the caller knows them (it made the commit)."""
+        commit = self.commit(sha)
+        return CommitInfo(sha, commit.authored_date, commit.author.name, commit.message, tuple(changes))
+
     def read_blob(self, sha):
         return self._repo.odb.stream(bytes.fromhex(sha)).read()
 

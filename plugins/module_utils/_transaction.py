@@ -20,7 +20,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
-from ansible_collections.lockpool.git.plugins.module_utils._layout import read_pool
+from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, read_pool
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
 
 # Test hook, inert in production: a test sets this variable to a phase name to park a run there and kill it.
@@ -84,9 +84,22 @@ class Snapshot(object):
     def __init__(self, cache, head):
         self.cache = cache
         self.head = head
+        self.made = None  # CommitInfo of ``head`` when this run made it, with the moves it is known to have made
         self._tree = None
         self._pools = {}
         self._answers = {}
+
+    @classmethod
+    def after_push(cls, cache, outcome):
+        """The branch at the commit ``outcome`` pushed. For each lock it moved, that commit is the newest
+        change and the add, so describing those locks needs no history walk (read in process, no git run)."""
+        snapshot = cls(cache, outcome.commit)
+        moves = [edit for edit in outcome.decision.edits if isinstance(edit, Move)]
+        snapshot.made = cache.commit_info(outcome.commit, [change for move in moves
+                                                           for change in (('D', move.source.path), ('A', move.target))])
+        for _status, path in snapshot.made.changes:
+            snapshot._answers[('last_commit', path)] = snapshot.made
+        return snapshot
 
     @property
     def tree(self):

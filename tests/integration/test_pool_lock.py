@@ -336,3 +336,28 @@ def test_a_push_refused_by_a_server_hook_fails_clearly_without_retrying(aws_repo
                              'remote: branch is protected' % aws_repo)
     assert time.monotonic() - started < 10
     assert head(aws_repo) == before
+
+
+def git_logs_of(trace, path):
+    return [line for line in trace.read_text().splitlines() if 'git log' in line and path in line]
+
+
+def test_a_claim_describes_its_lock_from_the_commit_it_made_without_reading_history(lock_args, aws_repo, tmp_path):
+    trace = tmp_path / 'git-trace'
+
+    result = run_module('pool_lock', dict(lock_args, name='env-1', holder='alice'), env={'GIT_TRACE': str(trace)})
+
+    assert result['commit'] == head(aws_repo)
+    assert (result['lock']['holder'], result['lock']['commit'], result['lock']['age']) == ('alice', result['commit'], 0)
+    assert git_logs_of(trace, 'aws/claimed/env-1') == []
+
+
+def test_a_release_describes_its_lock_from_the_commit_it_made_without_reading_history(lock_args, aws_repo, tmp_path):
+    run_module('pool_lock', dict(lock_args, name='env-1', holder='alice'))
+    trace = tmp_path / 'git-trace'
+
+    result = run_module('pool_lock', dict(lock_args, name='env-1', holder='alice', state='released'),
+                        env={'GIT_TRACE': str(trace)})
+
+    assert (result['lock']['state'], result['lock']['commit']) == ('unclaimed', head(aws_repo))
+    assert git_logs_of(trace, 'aws/unclaimed/env-1') == []
