@@ -88,7 +88,7 @@ options:
         like the git-resource's C(git_config), for example C(http.sslCAInfo) or C(http.proxy).
       - Nothing is written to a git config file. The values are shown in logs, so put secrets in the credential options instead.
       - Setting C(core.sshCommand) has no effect; the ssh options above decide how ssh runs.
-      - The plugins talk git protocol version 0 (C(protocol.version=0)): a lock repository has few refs, and version 0
+      - The plugins talk git protocol version 0 (C(protocol.version=0)). A lock repository has few refs, and version 0
         reads them in one round trip fewer than version 2. Set C(protocol.version) to C(2) for a lock branch kept in a
         repository with very many refs.
       - Taken from the E(LOCKPOOL_GIT_CONFIG) environment variable (JSON or C(key=value) pairs) when not given.
