@@ -406,7 +406,7 @@ class RepoCache(object):
     def commit_info(self, sha, changes):
         """CommitInfo of the commit ``sha``, read in process; ``changes`` as the caller knows them (it made the commit)."""
         commit = self.commit(sha)
-        return CommitInfo(sha, commit.authored_date, commit.author.name, commit.message, tuple(changes))
+        return CommitInfo(sha, commit.committed_date, commit.author.name, commit.message, tuple(changes))
 
     def read_blob(self, sha):
         return self._repo.odb.stream(bytes.fromhex(sha)).read()
