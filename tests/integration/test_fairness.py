@@ -65,8 +65,9 @@ def test_a_claim_that_finds_a_free_lock_and_an_empty_queue_pushes_only_its_commi
     assert tickets(aws_repo) == []
 
 
-def test_an_older_live_ticket_keeps_a_newcomer_from_the_free_lock(aws_repo, lock_args):
-    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob'))
+def test_an_older_live_ticket_keeps_a_newcomer_from_the_free_lock(aws_repo, lock_args, tmp_path):
+    # bob on another machine: a run on alice's would leave her a view of the queue (QUEUE_VIEW_AGE) without the ticket
+    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob', cache_dir=str(tmp_path / 'bob-cache')))
     put_ticket(aws_repo, arrival_ms=int(time.time() * 1000) - 1000, expires=int(time.time()) + 60)
     result = run_module('pool_lock', dict(lock_args, holder='alice', fair=True, wait=False))
     assert not result['acquired']
