@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from common import POOL, Lab, git, jain, median, percentile, row, run_measured, target, timed
-from support.modules import PYTHON, module_env
+from common import POOL, Lab, git, jain, median, percentile, row, target, timed
+from support.modules import PYTHON, module_env, write_module_args
 from support.repos import pool_state
 
 CONTENDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'contender.py')
@@ -43,19 +43,23 @@ def rounds_for(processes, locks, hold, busy_seconds):
 def handoff_floor(lab, repetitions=FLOOR_REPETITIONS):
     """Seconds a handoff costs at the least when every lock operation is its own module run, and what that is made of.
 
-    The releasing job starts a module process (here one that does nothing: ``ansible.builtin.command: true``) that
-    pushes its release; the waiting job, already running, pushes its claim. The waiter's own start overlaps the hold.
+    The releasing job starts a module process (here one that does nothing: ``ansible.builtin.command: true``, started
+    as contender.py starts pool_lock) that pushes its release; the waiting job, already running, pushes its claim.
+    The waiter's own start overlaps the hold.
     """
     repo = lab.pool_repo('handoff-floor.git', 1)
     work = os.path.join(lab.path, 'handoff-floor-work')
     git('clone', '-q', lab.url(os.path.basename(repo)), work)
+    args = write_module_args({'_raw_params': 'true'})
     starts, pushes = [], []
     for repetition in range(repetitions):
-        starts.append(run_measured('ansible.modules.command', {'_raw_params': 'true'})[1])
+        starts.append(timed(subprocess.run, [PYTHON, '-m', 'ansible.modules.command', args], check=True, capture_output=True,
+                            env=module_env()))
         source, destination = ('unclaimed', 'claimed') if repetition % 2 == 0 else ('claimed', 'unclaimed')
         git('mv', '%s/%s/lock-0' % (POOL, source), '%s/%s/lock-0' % (POOL, destination), cwd=work)
         git('commit', '-q', '-m', '%s: lock-0' % destination, cwd=work)
         pushes.append(timed(git, 'push', '-q', 'origin', 'HEAD:main', cwd=work))
+    os.unlink(args)
     return dict(module_start=median(starts), push=median(pushes), gap=median(starts) + 2 * median(pushes))
 
 
