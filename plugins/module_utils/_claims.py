@@ -179,7 +179,8 @@ def move_decider(request, name, to_pool):
     """Move a lock to ``to_pool`` in one commit, metadata and mode kept; it arrives unclaimed.
 
     A claimed lock is moved only by its holder (or with force), which releases it
-    into the other pool; anyone else's claim is waited for.
+    into the other pool; anyone else's claim is waited for. A lock that is already in
+    ``to_pool`` and no longer in the pool is where it was asked to go: nothing to do.
     """
     validate_name('lock', name)
     validate_name('pool', to_pool)
@@ -187,8 +188,11 @@ def move_decider(request, name, to_pool):
         raise InvalidInputError("to_pool must be another pool than pool '%s'" % to_pool)
 
     def decide(snapshot):
+        arrived = snapshot.pool(to_pool).find(name)
+        if arrived is not None and snapshot.pool(request.pool).find(name) is None:
+            return transaction.nothing((arrived,), _view(to_pool, [arrived], arrived.state))
         lock_file = existing_lock(snapshot, request.pool, name)
-        if snapshot.pool(to_pool).find(name) is not None:
+        if arrived is not None:
             raise InvalidInputError("cannot move lock '%s' to pool '%s': that pool already has a lock of that name" % (name, to_pool))
         if lock_file.state == CLAIMED and not (request.force or _held_by_requester(request, snapshot, lock_file)):
             _check_owner(request, snapshot, lock_file, 'move')
@@ -240,8 +244,8 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, obse
     snapshot = transaction.Snapshot.after_push(cache, outcome) if outcome.commit else outcome.snapshot
     if observer is not None:
         observer.finished(decision, snapshot)
-    pool = result_pool if outcome.commit and result_pool else request.pool
-    locks = [describe_with_lease(snapshot, pool, lock_file.name) for lock_file in decision.lock]
+    locks = [describe_with_lease(snapshot, result_pool if outcome.commit and result_pool else lock_file.pool, lock_file.name)
+             for lock_file in decision.lock]
     return dict(
         changed=decision.kind == transaction.CHANGE,
         locks=locks,

@@ -19,7 +19,7 @@ import time
 from collections import namedtuple
 from datetime import datetime, timezone
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import LockNotFoundError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, list_pools
 from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
@@ -121,7 +121,9 @@ def describe(snapshot, lock_file):
 
 def existing_lock(snapshot, pool, name):
     """The lock file of ``name`` in ``pool``; raises when the pool or the lock does not exist."""
-    lock_file = snapshot.pool(validate_name('pool', pool)).find(validate_name('lock', name))
+    validate_name('pool', pool)
+    validate_name('lock', name)
+    lock_file = snapshot.pool(pool).find(name)
     if lock_file is None:
         raise _not_found(pool, name)
     return lock_file
@@ -134,23 +136,33 @@ def _not_found(pool, name):
 # -- pools --------------------------------------------------------------------------
 
 def read_pools(snapshot, pool=None, name=None):
-    """{pool: {available, claimed, locks}} for one pool or all of them, or for one lock of one pool.
+    """{pool: {available, claimed, locks, problems}} for one pool or all of them, or for one lock of one pool.
 
     Origins are looked up for claimed locks (and for the one lock asked for): finding
-    the origin of every unclaimed lock would walk back to the oldest of them.
+    the origin of every unclaimed lock would walk back to the oldest of them. Reading
+    every pool, one that cannot be read is shown with its problem, not in the way of the others.
     """
     _validate_names(pool, name)
-    pools = dict((pool_name, snapshot.pool(pool_name)) for pool_name in ([pool] if pool else list_pools(snapshot.tree)))
+    pools, unreadable = {}, {}
+    for pool_name in [pool] if pool else list_pools(snapshot.tree):
+        try:
+            pools[pool_name] = snapshot.pool(pool_name)
+        except BrokenLayoutError as exc:
+            if pool:
+                raise
+            unreadable[pool_name] = dict(available=0, claimed=0, locks=[], problems=[str(exc)])
     listed = dict((pool_name, _listed(found_pool, name)) for pool_name, found_pool in pools.items())
     wanted = [lock_file for lock_files in listed.values() for lock_file in lock_files
               if lock_file.state == CLAIMED or name is not None]
     found = origins(snapshot, wanted)
     now = time.time()
-    return dict(
+    read = dict(
         (pool_name, dict(available=len(found_pool.available()), claimed=len(found_pool.claimed),
                          locks=[lock_info(lock_file, snapshot.read(lock_file), found.get(lock_file.path), now)
-                                for lock_file in listed[pool_name]]))
+                                for lock_file in listed[pool_name]],
+                         problems=found_pool.problems()))
         for pool_name, found_pool in pools.items())
+    return dict(read, **unreadable)
 
 
 def _validate_names(pool, name):
@@ -163,6 +175,7 @@ def _validate_names(pool, name):
 def _listed(pool, name):
     lock_files = [lock_file for lock_file in pool.lock_files() if name is None or lock_file.name == name]
     if name is not None and not lock_files:
+        pool.find(name)  # says what the entry is when it is there but not a lock
         raise _not_found(pool.name, name)
     return lock_files
 

@@ -55,69 +55,139 @@ def new_pool_edits(pool):
 
 
 class Pool(object):
-    """One pool at one commit."""
+    """One pool at one commit.
 
-    def __init__(self, name, claimed, unclaimed):
+    ``claimed`` and ``unclaimed`` map lock names to LockFiles; ``entries`` counts every entry of each half
+    (locks, dot-files and anything else), so that a change can tell when it would leave a half empty;
+    ``others`` names the entries of a half that are neither locks nor dot-files (links, directories).
+    """
+
+    def __init__(self, name, claimed, unclaimed, entries=None, others=None):
         self.name = name
         self.claimed = claimed
         self.unclaimed = unclaimed
+        self.entries = entries if entries is not None else {CLAIMED: len(claimed), UNCLAIMED: len(unclaimed)}
+        self.others = others or {}
 
     def find(self, name):
         """The lock's file, or None when the pool has no such lock."""
-        in_claimed = self.claimed.get(name)
-        in_unclaimed = self.unclaimed.get(name)
-        if in_claimed and in_unclaimed:
-            raise BrokenLayoutError(
-                "lock '%s' is in both %s/claimed/ and %s/unclaimed/; remove one of them by hand"
-                % (name, self.name, self.name))
-        return in_claimed or in_unclaimed
+        problem = self._problem(name)
+        if problem:
+            raise BrokenLayoutError(problem)
+        return self.claimed.get(name) or self.unclaimed.get(name)
+
+    def problems(self):
+        """What is wrong with the pool's entries, as find() would say it of each; empty for a sound pool."""
+        names = (set(self.claimed) & set(self.unclaimed)) | set(self.others)
+        return [problem for problem in (self._problem(name) for name in sorted(names)) if problem]
+
+    def _problem(self, name):
+        if name in self.claimed and name in self.unclaimed:
+            return ("lock '%s' is in both %s/claimed/ and %s/unclaimed/; remove one of them by hand"
+                    % (name, self.name, self.name))
+        if name in self.others and name not in self.claimed and name not in self.unclaimed:
+            state, kind = self.others[name]
+            return "'%s' in %s/%s/ is %s, not a lock (a lock is a plain file)" % (name, self.name, state, kind)
+        return None
 
     def available(self):
         return sorted(name for name in self.unclaimed if name not in self.claimed)
-
-    def names(self):
-        return sorted(set(self.claimed) | set(self.unclaimed))
 
     def lock_files(self):
         """Every lock file, by name (a name wrongly in both directories is listed twice)."""
         return sorted(list(self.claimed.values()) + list(self.unclaimed.values()), key=lambda lock_file: (lock_file.name, lock_file.state))
 
 
-def _lock_files(pool, state, tree):
-    """{name: LockFile} of a state directory, read from the tree's bytes: it may hold thousands of locks."""
-    files = {}
-    for mode, name, binsha in tree_entries(tree.data_stream.read()):
-        if mode in _LOCK_MODES and not name.startswith(b'.'):
-            name = name.decode('utf-8', 'surrogateescape')
-            files[name] = LockFile(pool, name, state, binsha.hex(), _LOCK_MODES[mode])
-    return files
+# What a tree entry that is not a lock file is, by its mode as a tree's bytes say it.
+_NOT_LOCKS = {b'40000': 'a directory', b'120000': 'a symbolic link', b'160000': 'a submodule'}
+
+
+def _read_half(pool, state, data):
+    """({name: LockFile}, number of entries, {name: (state, what it is)}) of a half's tree ``data``.
+
+    Parsed from the tree's bytes: a half may hold thousands of locks.
+    """
+    files, others = {}, {}
+    entries = tree_entries(data)
+    for mode, name, binsha in entries:
+        if name.startswith(b'.'):
+            continue
+        text = name.decode('utf-8', 'surrogateescape')
+        if mode in _LOCK_MODES:
+            files[text] = LockFile(pool, text, state, binsha.hex(), _LOCK_MODES[mode])
+        else:
+            others[text] = (state, _NOT_LOCKS.get(mode, 'an entry of mode %s' % mode.decode('ascii')))
+    return files, len(entries), others
 
 
 def read_pool(root_tree, pool):
-    """The pool named ``pool`` in a GitPython root tree."""
+    """The pool named ``pool`` in a GitPython root tree (None: a branch with no commit yet).
+
+    A half that git does not have (nothing kept it, no ``.gitkeep``) is an empty half; a directory with
+    neither half is not a pool.
+    """
     try:
-        pool_tree = root_tree[pool]
+        pool_tree = root_tree[pool] if root_tree is not None else None
     except KeyError:
+        pool_tree = None
+    if pool_tree is None:
         raise PoolNotFoundError("pool '%s' does not exist (no directory %s/ in the repository)" % (pool, pool))
     if pool_tree.type != 'tree':
         raise BrokenLayoutError("'%s' in the repository is a file, not a pool directory" % pool)
-    states = {}
+    halves = dict((entry.name, entry) for entry in pool_tree if entry.name in STATES)
+    if not halves:
+        raise BrokenLayoutError("'%s' is not a lock pool: it has neither %s/claimed/ nor %s/unclaimed/" % (pool, pool, pool))
+    files, entries, others = {}, {}, {}
     for state in STATES:
-        try:
-            state_tree = pool_tree[state]
-        except KeyError:
-            raise BrokenLayoutError("pool '%s' is not a lock pool: it has no %s/%s/ directory" % (pool, pool, state))
-        if state_tree.type != 'tree':
+        half = halves.get(state)
+        if half is not None and half.type != 'tree':
             raise BrokenLayoutError("pool '%s' is not a lock pool: %s/%s is not a directory" % (pool, pool, state))
-        states[state] = _lock_files(pool, state, state_tree)
-    return Pool(pool, states[CLAIMED], states[UNCLAIMED])
+        files[state], entries[state], found = _read_half(pool, state, half.data_stream.read() if half is not None else b'')
+        for name, what in found.items():
+            others.setdefault(name, what)
+    return Pool(pool, files[CLAIMED], files[UNCLAIMED], entries, others)
 
 
 def list_pools(root_tree):
-    """Names of the root directories that have the pool layout, sorted."""
+    """Names of the root directories that have the pool layout (a claimed/ or an unclaimed/ directory), sorted."""
+    if root_tree is None:
+        return []
     names = []
     for tree in root_tree.trees:
         children = set(child.name for child in tree.trees)
-        if not tree.name.startswith('.') and set(STATES) <= children:
+        if not tree.name.startswith('.') and set(STATES) & children:
             names.append(tree.name)
     return sorted(names)
+
+
+def keep_halves(pools, edits):
+    """``edits``, plus the ``.gitkeep`` of each half of a pool they would leave empty.
+
+    Git keeps no empty directory, and Concourse needs both halves of a pool; ``pools`` ({name: Pool}) are
+    the pools as the edits found them.
+    """
+    removed = {}
+    for edit in edits:
+        half = _half_of(_removed_path(edit))
+        if half is not None and half[0] in pools:
+            removed.setdefault(half, set()).add(_removed_path(edit))
+    added = set(_half_of(_added_path(edit)) for edit in edits)
+    kept = list(edits)
+    for (pool, state), paths in sorted(removed.items()):
+        if len(paths) >= pools[pool].entries[state] and (pool, state) not in added:
+            kept.append(Write(lock_path(pool, state, KEEP_FILE), b'', FILE_MODE))
+    return kept
+
+
+def _removed_path(edit):
+    return edit.source.path if isinstance(edit, Move) else edit.path if isinstance(edit, Delete) else None
+
+
+def _added_path(edit):
+    return edit.target if isinstance(edit, Move) else edit.path if isinstance(edit, Write) else None
+
+
+def _half_of(path):
+    """(pool, state) of a lock path, or None for any other path."""
+    parts = path.split('/') if path else ()
+    return (parts[0], parts[1]) if len(parts) == 3 and parts[1] in STATES else None

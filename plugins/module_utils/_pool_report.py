@@ -16,7 +16,7 @@ _UNCLAIMED_FIELDS = dict(token=None, expires_at=None, expired=False)
 
 
 def report_pools(cache, snapshot, pool=None, name=None):
-    """{pool: {available, claimed, locks, queue}} for one pool or all of them, or for one lock of one pool."""
+    """{pool: {available, claimed, locks, problems, queue}} for one pool or all of them, or for one lock of one pool."""
     pools = inventory.read_pools(snapshot, pool, name)
     queues = describe_queues(cache, list(pools))
     for pool_name, found in pools.items():
@@ -29,4 +29,4 @@ def report_pools(cache, snapshot, pool=None, name=None):
 def _claim_of(snapshot, lock):
     if lock['state'] != CLAIMED:
         return _UNCLAIMED_FIELDS
-    return claim_fields(snapshot, snapshot.pool(lock['pool']).find(lock['name']))
+    return claim_fields(snapshot, snapshot.pool(lock['pool']).claimed[lock['name']])

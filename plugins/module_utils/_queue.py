@@ -5,7 +5,7 @@
 
 A fair claimer that has to wait pushes a ticket, a ref named
 ``refs/lockpool/queue/<branch>/<pool>/<arrival ms>-<id>-<wanted>-<expires s>``
-that points at the branch's head (an object the server has, so nothing is
+(the pool's name percent-encoded where git would not take it in a ref name) that points at the branch's head (an object the server has, so nothing is
 uploaded). The name says everything: when its waiter arrived, how many locks it
 wants and until when it is alive, so one ``ls-remote`` reads the whole queue. A
 waiter renews its ticket (an atomic rename) while it waits and deletes it when it
@@ -30,6 +30,7 @@ import os
 import re
 import time
 from collections import namedtuple
+from urllib.parse import quote
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
 from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
@@ -54,7 +55,19 @@ class Ticket(namedtuple('Ticket', 'arrival id wanted expires ref')):
 
 
 def queue_prefix(branch, pool):
-    return '%s%s/%s/' % (QUEUE_REFS, branch, pool)
+    return '%s%s/%s/' % (QUEUE_REFS, branch, ref_component(pool))
+
+
+def ref_component(name):
+    """``name`` as one component of a ref name that git accepts and that no ls-remote pattern reads as a glob.
+
+    Every character but letters, digits and ``-_.`` is percent-encoded, and so is a dot that would start
+    ``..`` or end the component (``x.lock`` and ``x.`` are refused): a plain name stays as it is, and
+    the encoding can be undone, so two pools never share a queue.
+    """
+    text = quote(name, safe='-_.').replace('~', '%7E')  # quote() never encodes '~', which git refuses
+    text = re.sub(r'\.(?=\.)', '%2E', text)
+    return re.sub(r'\.(?=(lock)?$)', '%2E', text)
 
 
 def _ticket_ref(prefix, arrival, ticket_id, wanted, expires):

@@ -101,6 +101,8 @@ _RACE_REASONS = ('non-fast-forward', 'fetch first', 'cannot lock ref', 'failed t
                  'incorrect old value', 'stale info')
 
 _STATUS = re.compile(r'^[A-Z][0-9]*$')
+# Paths handed to git are paths, never patterns: a lock named ``e*`` or a pool named ``:p`` means just that.
+_GIT = ['git', '--literal-pathspecs']
 _LOG_FORMAT = '--format=%H%x00%ct%x00%an%x00%B'
 
 # One commit of a history walk; ``changes`` is a tuple of (status letter, path) as git diff --name-status says.
@@ -244,7 +246,7 @@ class RepoCache(object):
     def _run(self, args, timeout=None):
         """Run git; return (status, stdout, stderr) as text. Never raises on a git failure."""
         status, out, err = self._repo.git.execute(
-            ['git'] + list(args), with_extended_output=True, with_exceptions=False,
+            _GIT + list(args), with_extended_output=True, with_exceptions=False,
             kill_after_timeout=timeout or self.network_timeout)
         return status, out, err
 
@@ -361,11 +363,14 @@ class RepoCache(object):
             return None
 
     def fetch(self):
-        """Bring the branch into the cache; returns its commit sha. Caller holds exclusive()."""
+        """Bring the branch into the cache; returns its commit sha, or None when the repository is empty (it has
+        no branch at all yet: the first commit pushed creates it). Caller holds exclusive()."""
         refspec = '+refs/heads/%s:%s' % (self.remote.branch, self._ref)
         status, _out, err = self._network('fetch', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--end-of-options', self.remote.url, refspec])
         if status != 0:
             if "couldn't find remote ref" in err:
+                if self._is_empty():
+                    return None
                 raise self._missing_branch_error()
             if _DAMAGE.search(err):
                 raise self._damaged('git fetch', err)
@@ -385,7 +390,15 @@ class RepoCache(object):
         with self.exclusive():
             return self.fetch()
 
+    def _is_empty(self):
+        """True when the server has no branch at all (a repository made with ``git init --bare``)."""
+        return not self._read_remote_refs('refs/heads/')
+
     def _missing_branch_error(self):
+        if self._is_empty():
+            return RepositoryError("lock repository %s is empty (it has no branch '%s' yet): add a lock with "
+                                   "lockpool.git.pool_lock state=present, which creates the branch and the pool"
+                                   % (self.remote.display_url, self.remote.branch))
         return RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
 
     def _remove_stale_ref_locks(self):
@@ -450,7 +463,7 @@ class RepoCache(object):
 
     def _log(self, log_args):
         """CommitInfo of each commit ``git log --name-status <log_args>`` lists, as git lists it."""
-        process = self._repo.git.execute(['git', 'log', '--no-renames', '-z', '--name-status', _LOG_FORMAT] + log_args,
+        process = self._repo.git.execute(_GIT + ['log', '--no-renames', '-z', '--name-status', _LOG_FORMAT] + log_args,
                                          as_process=True)
         finished = False
         try:
@@ -472,7 +485,7 @@ class RepoCache(object):
     # -- writing --------------------------------------------------------------------
 
     def write_commit(self, base, edits, message, author):
-        """Create (not push) a commit on top of ``base`` that applies ``edits``; returns its sha.
+        """Create (not push) a commit on top of ``base`` (None: the first commit of the branch) that applies ``edits``; returns its sha.
 
         Built in process: only the trees on the edited paths are read and written again, every other
         tree is kept as it is, and a directory left empty is dropped, as git write-tree does.
@@ -486,10 +499,10 @@ class RepoCache(object):
                 changes[_path_bytes(edit.path)] = (edit.mode, self._store('blob', edit.data))
             elif isinstance(edit, Delete):
                 changes[_path_bytes(edit.path)] = None
-        parent = self.commit(base)
-        tree = self._store('tree', tree_data(self._edited_tree(parent.tree.binsha, changes)))
+        parents = [self.commit(base)] if base else []
+        tree = self._store('tree', tree_data(self._edited_tree(parents[0].tree.binsha if parents else None, changes)))
         commit = git.Commit.create_from_tree(
-            self._repo, git.Tree(self._repo, tree), message, parent_commits=[parent],
+            self._repo, git.Tree(self._repo, tree), message, parent_commits=parents,
             author=git.Actor(_author_name(author), _COMMITTER[1]), committer=git.Actor(*_COMMITTER))
         return commit.hexsha
 

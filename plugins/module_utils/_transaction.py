@@ -20,7 +20,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
-from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, read_pool
+from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, keep_halves, read_pool
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
 
 # Test hook, inert in production: a test sets this variable to a phase name to park a run there and kill it.
@@ -103,7 +103,8 @@ class Snapshot(object):
 
     @property
     def tree(self):
-        if self._tree is None:
+        """The root tree, or None on a branch that has no commit yet (an empty repository)."""
+        if self._tree is None and self.head is not None:
             self._tree = self.cache.commit(self.head).tree
         return self._tree
 
@@ -111,6 +112,10 @@ class Snapshot(object):
         if name not in self._pools:
             self._pools[name] = read_pool(self.tree, name)
         return self._pools[name]
+
+    def kept(self, edits):
+        """``edits`` with the ``.gitkeep`` files that keep each half of the pools they change (_layout.keep_halves)."""
+        return keep_halves(self._pools, edits)
 
     def read(self, lock_file):
         return self.cache.read_blob(lock_file.sha)
@@ -213,7 +218,7 @@ def _decide_and_push(cache, decide, check_mode, use_cache, push_also):
         if decision.kind != CHANGE or check_mode:
             return snapshot, decision, None, bool(cached_head)
         _pause_for_tests('before-commit')
-        sha = cache.write_commit(snapshot.head, decision.edits, decision.message, decision.author)
+        sha = cache.write_commit(snapshot.head, snapshot.kept(decision.edits), decision.message, decision.author)
         _pause_for_tests('after-commit')
         return snapshot, decision, sha if cache.push(sha, push_also() if push_also else ()) else None, bool(cached_head)
 

@@ -83,10 +83,12 @@ options:
       - V(released) moves the lock back to unclaimed (Concourse C(release)).
       - V(present) adds the lock with O(metadata) (Concourse C(add), or C(add_claimed) with O(claimed=true)),
         or rewrites the metadata of an existing lock (Concourse C(update)), waiting while someone else holds it.
-        The first lock added to a new pool creates the pool.
+        The first lock added to a new pool creates the pool; in an empty repository (no commit yet) it also creates the branch.
       - V(absent) removes the lock, claimed or not (Concourse C(remove)).
       - V(moved) moves the lock to O(to_pool). A claimed lock is moved (and released) only by its holder or with O(force);
-        another holder's claim is waited for.
+        another holder's claim is waited for. A lock already in O(to_pool) and gone from O(pool) is not moved again (no change).
+      - A change that would leave C(claimed/) or C(unclaimed/) of a pool empty writes the C(.gitkeep) that keeps it, and a pool
+        whose directory lacks one of them (git keeps no empty directory) is read as a pool with that half empty.
     type: str
     choices: [claimed, released, present, absent, moved]
     default: claimed

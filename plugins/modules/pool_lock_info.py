@@ -140,6 +140,14 @@ pools:
         expired:
           description: Whether that lease has expired (the lock can be reaped by M(lockpool.git.pool_reap)).
           type: bool
+    problems:
+      description:
+        - What is wrong with the pool's files, each said as an operation on it would say it; empty for a sound pool.
+        - A lock in both C(claimed/) and C(unclaimed/), or an entry that is not a plain file (a symbolic link, a directory).
+          Without O(pool), a pool that cannot be read at all is listed with its problem and no locks, and the other pools are read.
+      type: list
+      elements: str
+      sample: ["lock 'env-1' is in both aws/claimed/ and aws/unclaimed/; remove one of them by hand"]
     queue:
       description:
         - The claims waiting in the pool's fair queue (O(lockpool.git.pool_lock#module:fair=true)), oldest first; expired tickets are left out.

@@ -30,8 +30,14 @@ def lock_in_both_directories(repo):
     commit_to(repo, 'env-1 copied into claimed/ by hand', [('write', 'aws/claimed/env-1', 'copy\n')])
 
 
-def pool_without_claimed_directory(repo):
-    commit_to(repo, 'claimed/ removed by hand', [('rm', 'aws/claimed/.gitkeep')])
+def pool_with_neither_half(repo):
+    commit_to(repo, 'both halves removed by hand', [('write', 'aws/README', 'not a pool any more\n'),
+                                                   ('rm', 'aws/claimed/.gitkeep'), ('rm', 'aws/unclaimed/.gitkeep'),
+                                                   ('rm', 'aws/unclaimed/env-1'), ('rm', 'aws/unclaimed/env-2')])
+
+
+def lock_that_is_a_symbolic_link(repo):
+    commit_to(repo, 'a link made by hand', [('symlink', 'aws/unclaimed/env-link', 'env-1')])
 
 
 def pool_that_is_a_file(repo):
@@ -77,12 +83,14 @@ ROWS = [
         "lock 'env-1' is in both aws/claimed/ and aws/unclaimed/; remove one of them by hand", lock_in_both_directories),
     row('lock-in-both-released', {'name': 'env-1', 'state': 'released'},
         "lock 'env-1' is in both aws/claimed/ and aws/unclaimed/", lock_in_both_directories),
-    row('pool-missing-claimed', {'name': 'env-1'}, "pool 'aws' is not a lock pool: it has no aws/claimed/ directory",
-        pool_without_claimed_directory),
+    row('pool-with-neither-half', {'name': 'env-1'}, "'aws' is not a lock pool: it has neither aws/claimed/ nor aws/unclaimed/",
+        pool_with_neither_half),
+    row('lock-is-a-symbolic-link', {'name': 'env-link'},
+        "'env-link' in aws/unclaimed/ is a symbolic link, not a lock", lock_that_is_a_symbolic_link),
     row('pool-is-a-file', {'pool': 'gcp', 'name': 'env-1'}, "'gcp' in the repository is a file, not a pool directory",
         pool_that_is_a_file),
     row('present-into-broken-pool', {'name': 'env-9', 'state': 'present'},
-        "pool 'aws' is not a lock pool: it has no aws/claimed/ directory", pool_without_claimed_directory),
+        "'aws' is not a lock pool: it has neither aws/claimed/ nor aws/unclaimed/", pool_with_neither_half),
     # branches and repositories
     row('branch-missing', {'branch': 'does-not-exist'}, "branch 'does-not-exist' does not exist in lock repository"),
     row('branch-option-injection', {'branch': '--upload-pack=touch'}, "branch '--upload-pack=touch' is not a valid git branch name"),
@@ -111,7 +119,8 @@ ROWS = [
     row('lookup-missing-lock', {'term': 'env-9'}, "cannot read lock 'env-9' of pool 'aws': lock 'env-9' does not exist in pool 'aws'",
         target='lookup'),
     row('lookup-missing-pool', {'pool': 'gcp'}, "cannot read lock 'env-1' of pool 'gcp': pool 'gcp' does not exist", target='lookup'),
-    row('lookup-term-with-two-slashes', {'term': 'a/b/c'}, "cannot read lock 'b/c' of pool 'a'", target='lookup'),
+    row('lookup-term-with-two-slashes', {'term': 'a/b/c'},
+        "cannot read lock 'b/c' of pool 'a': lock name 'b/c' must not contain a path separator", target='lookup'),
     row('lookup-branch-missing', {'branch': 'nope'}, "branch 'nope' does not exist in lock repository", target='lookup'),
     row('lookup-repo-option-injection', {'repo': '--upload-pack=touch %s' % MARKER}, "strange pathname '--upload-pack=touch",
         target='lookup'),

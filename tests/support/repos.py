@@ -5,7 +5,8 @@ import subprocess
 
 GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME='tests', GIT_AUTHOR_EMAIL='tests@localhost',
                GIT_COMMITTER_NAME='tests', GIT_COMMITTER_EMAIL='tests@localhost',
-               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM='1')
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM='1',
+               GIT_LITERAL_PATHSPECS='1')  # a pool named ':p' or a lock named 'e*' is read as just that
 
 
 def git(*args, cwd=None, check=True, env=None):
@@ -40,8 +41,34 @@ def make_lock_repo(path, pools, claimed=None, branch='main'):
     return str(path)
 
 
+def make_repo_of_files(path, files, branch='main'):
+    """Create a bare repository at ``path`` whose one commit holds exactly ``files``, as a person or another tool
+    makes one by hand: {path: text} for files, {path: ('symlink', target)} for symbolic links. Returns ``path``."""
+    work = str(path) + '.work'
+    git('init', '-q', '--bare', '-b', branch, str(path))
+    git('init', '-q', '-b', branch, work)
+    for name, content in files.items():
+        target = os.path.join(work, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if isinstance(content, tuple):
+            os.symlink(content[1], target)
+        else:
+            with open(target, 'w') as handle:
+                handle.write(content)
+    git('add', '-A', cwd=work)
+    git('commit', '-q', '-m', 'made by hand', cwd=work)
+    git('push', '-q', str(path), 'HEAD:refs/heads/' + branch, cwd=work)
+    return str(path)
+
+
+def tree_paths(bare, branch='main'):
+    """Every file path of the branch's tree, dot-files included, sorted."""
+    return sorted(git('ls-tree', '-r', '--name-only', '-z', 'refs/heads/' + branch, cwd=str(bare)).split('\0')[:-1])
+
+
 def commit_to(bare, message, changes, branch='main', author=None, date=None):
-    """Make one commit on ``bare`` as another tool would: ``changes`` is [(op, path[, data or target])].
+    """Make one commit on ``bare`` as another tool would: ``changes`` is [(op, path[, data or target])],
+    op one of mv, write, symlink, rm, chmod+x.
 
     ``date`` (a Unix timestamp) sets the author and committer dates.
     """
@@ -57,6 +84,9 @@ def commit_to(bare, message, changes, branch='main', author=None, date=None):
         elif op == 'write':
             with open(os.path.join(work, path), 'wb') as handle:
                 handle.write(change[2].encode() if isinstance(change[2], str) else change[2])
+            git('add', path, cwd=work)
+        elif op == 'symlink':
+            os.symlink(change[2], os.path.join(work, path))
             git('add', path, cwd=work)
         elif op == 'rm':
             git('rm', '-q', path, cwd=work)
