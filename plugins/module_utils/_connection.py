@@ -6,7 +6,9 @@
 The connection options are declared here once for every plugin (their
 documentation lives in the ``lockpool.git.connection`` doc fragment), and turned
 into a Remote: the URL, the branch, the environment git runs with and the list
-of secrets that must be scrubbed from anything we show.
+of secrets that must be scrubbed from anything we show. Credentials written into
+an http(s) URL are taken out of it and handed to git as the ``username`` and
+``password`` options are: never on a command line, where any local user can read them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,6 +17,8 @@ __metaclass__ = type
 
 import os
 import re
+
+from urllib.parse import unquote
 
 from ansible.module_utils.basic import env_fallback
 
@@ -47,6 +51,7 @@ CONNECTION_ARGUMENT_SPEC = dict([
 ], **CREDENTIAL_ARGUMENT_SPEC)
 
 _URL_USERINFO = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^@/\s]*)@')
+_HTTP_SCHEMES = ('http://', 'https://')
 _BRANCH_FORBIDDEN = re.compile(r'[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^/|/$|\.lock$|^-|\.$')
 
 # git must never stop to ask a person for anything, nor read the user's own settings.
@@ -69,16 +74,42 @@ def scrub_url(url):
 def url_secrets(url):
     """The secrets written into ``url``, for Ansible to mask in its output.
 
-    The password of ``scheme://user:password@host``, or the token of an http(s) ``token@host``.
+    The password of ``scheme://user:password@host``, or the token of an http(s) ``token@host``; each as written
+    and percent-decoded, as git reads it.
     """
     secrets = []
     for match in _URL_USERINFO.finditer(url or ''):
         user, colon, password = match.group('userinfo').partition(':')
         if colon and password:
-            secrets.append(password)
-        elif not colon and user and match.group('scheme').lower() in ('http://', 'https://'):
-            secrets.append(user)
-    return secrets
+            secrets += [password, unquote(password)]
+        elif not colon and user and _is_http(match):
+            secrets += [user, unquote(user)]
+    return list(dict.fromkeys(secrets))
+
+
+def split_url_credentials(url):
+    """``(url, username, password)``: an http(s) ``url`` without its user name and password, and those decoded.
+
+    git decodes ``%40`` and the like in them too. The user name or the password is None when the URL has none.
+    Other URLs are returned whole: an ssh URL's user is no secret, and ssh needs it.
+    """
+    match = _URL_USERINFO.match(url)
+    if not match or not _is_http(match):
+        return url, None, None
+    user, _colon, password = match.group('userinfo').partition(':')
+    return match.group('scheme') + url[match.end():], unquote(user) or None, unquote(password) or None
+
+
+def _is_http(match):
+    return match.group('scheme').lower() in _HTTP_SCHEMES
+
+
+def _given_once(what, option, in_url, from_option):
+    """The user name or password from the URL or from its option; both only if they agree, as neither should win silently."""
+    if in_url and from_option and in_url != from_option:
+        raise InvalidInputError('the %s in repo differs from the %s option: give it once, in repo or as %s'
+                                % (what, option, option))
+    return in_url or from_option
 
 
 def default_cache_dir():
@@ -94,18 +125,21 @@ class Remote(object):
             raise InvalidInputError('repo must name the lock repository (a URL or a path)')
         if not branch or _BRANCH_FORBIDDEN.search(branch):
             raise InvalidInputError('branch %r is not a valid git branch name' % (branch,))
-        self.url = url
+        self.url, username, password = split_url_credentials(url)
+        credential_options['username'] = _given_once('user name', 'username', username, credential_options.get('username'))
+        credential_options['password'] = _given_once('password', 'password', password, credential_options.get('password'))
         self.branch = branch
         self.cache_dir = cache_dir or default_cache_dir()
         self.display_url = scrub_url(url)
         self._credentials = Credentials(**credential_options)
+        self._secrets = self._credentials.secrets + url_secrets(url)
         self.env = dict(_GIT_BASE_ENV)
         self.env.update(self._credentials.env)
 
     def scrub(self, text):
         """``text`` with URLs' credentials and every known secret replaced by ``***``."""
         text = scrub_url(text)
-        for secret in self._credentials.secrets:
+        for secret in self._secrets:
             text = text.replace(secret, '***')
         return text
 

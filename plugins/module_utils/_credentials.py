@@ -4,11 +4,14 @@
 """What git needs to authenticate: environment variables, and private files removed by close().
 
 Nothing here is written to the repository cache or to any git config: keys,
-known hosts and the askpass helper live in a temporary directory (mode 0700,
-files 0600) that exists only while the operation runs. git and ssh get their
-settings from the environment of the engine's own git commands
-(``GIT_SSH_COMMAND``, ``GIT_CONFIG_COUNT``/``KEY``/``VALUE``, ``GIT_ASKPASS``),
-and never read the user's ``~/.gitconfig``, nor ``~/.netrc`` when a user name or password is given.
+known hosts, the user name, password and passphrase, and the helpers that hand
+them to git and ssh live in a temporary directory (mode 0700, files 0600) that
+exists only while the operation runs. git and ssh get their settings from the
+environment of the engine's own git commands (``GIT_SSH_COMMAND``,
+``GIT_CONFIG_COUNT``/``KEY``/``VALUE``, ``SSH_ASKPASS``), which names those
+files but holds no secret: an environment and a command line are readable by
+other local users (``ps``), a private file is not. git never reads the user's
+``~/.gitconfig``, nor ``~/.netrc`` when a user name or password is given.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,12 +32,17 @@ SSH_SERVER_ALIVE_INTERVAL = 15
 HTTP_LOW_SPEED_LIMIT = 1000
 HTTP_LOW_SPEED_TIME = 30
 
-# Answers git's and ssh's questions from the environment; a question nobody gave an answer for gets none.
+# git's credential helper protocol: "get" is answered with the user name and password at once, so git never
+# prompts (its password prompt, an askpass helper's argument, would name the user, which may be a token);
+# "store" and "erase" change nothing.
+_CREDENTIAL_HELPER_SCRIPT = '''#!/bin/sh
+[ "$1" = get ] || exit 0
+exec cat {answer}
+'''
+# ssh asks its passphrase question of SSH_ASKPASS; any other question (a host key to confirm) gets no answer.
 _ASKPASS_SCRIPT = '''#!/bin/sh
 case "$1" in
-  Username*) printf '%s\\n' "$LOCKPOOL_ASKPASS_USERNAME" ;;
-  Password*) printf '%s\\n' "$LOCKPOOL_ASKPASS_PASSWORD" ;;
-  *passphrase*) printf '%s\\n' "$LOCKPOOL_ASKPASS_PASSPHRASE" ;;
+  *passphrase*) exec cat {answer} ;;
   *) exit 1 ;;
 esac
 '''
@@ -52,10 +60,11 @@ class Credentials(object):
         self.directory = None
         key = private_key_text(private_key, private_key_file)
         self.secrets = [secret for secret in (key and key.strip(), private_key_passphrase, password) if secret]
-        self.env = git_config_env(git_config, ssl_verify)
+        self.env = {}
         try:
             self.env['GIT_SSH_COMMAND'] = self._ssh_command(key, private_key_passphrase, known_hosts, accept_new_host_keys)
-            self._use_askpass(username, password, private_key_passphrase)
+            self.env.update(git_config_env(git_config, ssl_verify, self._credential_helper(username, password)))
+            self._use_askpass(private_key_passphrase)
         except Exception:
             self.close()
             raise
@@ -74,6 +83,11 @@ class Credentials(object):
         with os.fdopen(descriptor, 'w') as handle:
             handle.write(text)
         return path
+
+    def _answering_script(self, name, script, answer):
+        """An executable ``script`` that prints ``answer``, which it reads from a private file (never an argument)."""
+        answer_file = self._private_file(name + '.answer', answer)
+        return self._private_file(name, script.format(answer=shlex.quote(answer_file)), mode=stat.S_IRWXU)
 
     def _ssh_command(self, key, passphrase, known_hosts, accept_new_host_keys):
         """ssh that never waits for a person; isolated from ~/.ssh as soon as a key or host trust is given."""
@@ -97,17 +111,28 @@ class Credentials(object):
             command += ['-o', option]
         return ' '.join(shlex.quote(part) for part in command)
 
-    def _use_askpass(self, username, password, passphrase):
-        if not (username or password or passphrase):
-            return
-        askpass = self._private_file('askpass', _ASKPASS_SCRIPT, mode=stat.S_IRWXU)
-        self.env.update(GIT_ASKPASS=askpass, LOCKPOOL_ASKPASS_USERNAME=username or '',
-                        LOCKPOOL_ASKPASS_PASSWORD=password or '', LOCKPOOL_ASKPASS_PASSPHRASE=passphrase or '')
-        if username or password:
-            # git's HTTP client reads $HOME/.netrc before asking; a home without one leaves the options in charge.
-            self.env['HOME'] = self.directory
+    def _credential_helper(self, username, password):
+        """The ``credential.helper`` that tells git the user name and password; None without either."""
+        if not (username or password):
+            return None
+        helper = self._answering_script('credential-helper', _CREDENTIAL_HELPER_SCRIPT,
+                                        credential_text(username or '', password or ''))
+        # git's HTTP client reads $HOME/.netrc before asking; a home without one leaves the options in charge.
+        self.env['HOME'] = self.directory
+        return '!' + shlex.quote(helper)
+
+    def _use_askpass(self, passphrase):
         if passphrase:
+            askpass = self._answering_script('askpass', _ASKPASS_SCRIPT, passphrase + '\n')
             self.env.update(SSH_ASKPASS=askpass, SSH_ASKPASS_REQUIRE='force')
+
+
+def credential_text(username, password):
+    """What the credential helper tells git: its ``username=`` and ``password=`` lines."""
+    # A newline would end a value early and start a line of its own choosing; git refuses one in a URL's too.
+    if '\n' in username + password:
+        raise InvalidInputError('the user name and the password must not contain a newline')
+    return 'username=%s\npassword=%s\n' % (username, password)
 
 
 def private_key_text(private_key, private_key_file):
@@ -142,7 +167,7 @@ def known_hosts_text(known_hosts):
     return known_hosts.strip() + '\n'
 
 
-def git_config_env(git_config, ssl_verify):
+def git_config_env(git_config, ssl_verify, credential_helper=None):
     """Environment that hands git config to the engine's git commands only (git >= 2.31)."""
     # Protocol v0 reads a lock repository's few refs in one round trip fewer than v2 (which first sends its
     # capabilities); over git daemon v2's extra exchange also waits out a 40 ms delayed ACK.
@@ -151,6 +176,9 @@ def git_config_env(git_config, ssl_verify):
     if not ssl_verify:
         settings.append(('http.sslVerify', False))
     settings += sorted((git_config or {}).items())
+    if credential_helper:
+        # Last: a helper git_config names is asked first, as it was when git's last resort, askpass, answered.
+        settings.append(('credential.helper', credential_helper))
     env = {'GIT_CONFIG_COUNT': str(len(settings))}
     for index, (key, value) in enumerate(settings):
         env['GIT_CONFIG_KEY_%d' % index] = _git_config_key(key)

@@ -235,7 +235,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 lock:
-  description: The lock after the operation. Null when O(name) was not given and nothing was acquired.
+  description:
+    - The lock after the operation. Null when O(name) was not given and nothing was acquired.
+    - In check mode, a claim that would succeed returns the lock a real run would claim, as it is now (unclaimed).
+      Without O(name) it is one of the free locks, and a real run may take another.
   returned: always
   type: dict
   contains:
@@ -432,7 +435,8 @@ def run_module(module, observer):
                 result = operations.execute(cache, request, single_lock_decider(params, request), params['name'], observer)
     if params['state'] == 'claimed':
         result['acquired'] = result['waiting_for'] is None and all(lock['state'] == 'claimed' for lock in result['locks'])
-        if not result['acquired'] and not params['name']:
+        would_claim = module.check_mode and result['changed']  # check mode names the locks a real run would claim
+        if not result['acquired'] and not params['name'] and not would_claim:
             result['lock'], result['locks'] = None, []
     else:
         result['acquired'] = False

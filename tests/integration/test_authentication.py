@@ -6,11 +6,14 @@ Every secret is a sentinel that must never show up in results, logs, the cache o
 import json
 import os
 import pwd
+import stat
 import time
+import uuid
+from urllib.parse import quote
 
 import pytest
 
-from support.modules import run_module, run_playbook
+from support.modules import run_module, run_playbook, start_module
 from support.repos import commit_count, git, make_lock_repo, pool_state
 from support.servers import free_port
 from support.ssh_server import make_key, read
@@ -319,3 +322,140 @@ def test_secrets_never_leak(case, keys, ssh_args, ssh_repo, http_args, http_repo
     for secret in [PASSWORD, WRONG_PASSWORD, PASSPHRASE, WRONG_PASSPHRASE] + keys.secret_lines():
         for place, text in places.items():
             assert secret not in text, '%s leaked into %s' % (secret[:20], place)
+
+
+# -- while git runs: no secret on a command line, in an environment, or in a file but a private one ------
+
+HOLD_PUSH_HOOK = '''#!/bin/sh
+# Holds the push, and with it every git process of the client, until the test has looked at them (30 s at most).
+touch pushing
+for _ in $(seq 300); do [ -e released ] && exit 0; sleep 0.1; done
+exit 1
+'''
+
+
+def _with_userinfo(args, userinfo):
+    """``args`` with ``userinfo`` written into the repository's URL, and no username option."""
+    return dict(args, username=None, repo=args['repo'].replace('://', '://%s@' % userinfo))
+
+
+def _user_and_password_in_url(secret, fixture):
+    fixture('http_server').add_user('robot', secret)
+    return _with_userinfo(fixture('http_args'), 'robot:' + quote(secret, safe='')), fixture('http_repo')
+
+
+def _token_in_url(secret, fixture):
+    fixture('http_server').add_user(secret, '')
+    return _with_userinfo(fixture('http_args'), quote(secret, safe='')), fixture('http_repo')
+
+
+def _password_option(secret, fixture):
+    fixture('http_server').add_user('robot', secret)
+    return dict(fixture('http_args'), username='robot', password=secret), fixture('http_repo')
+
+
+def _key_passphrase(secret, fixture):
+    key = make_key(fixture('tmp_path') / 'key', passphrase=secret)
+    fixture('ssh_server').authorize(key + '.pub')
+    return dict(fixture('ssh_args'), private_key_file=key, private_key_passphrase=secret), fixture('ssh_repo')
+
+
+SECRET_CASES = {
+    'user-and-password-in-url': _user_and_password_in_url,
+    'token-in-url': _token_in_url,
+    'password-option': _password_option,
+    'key-passphrase': _key_passphrase,
+}
+
+
+def hold_pushes(repo):
+    hook = os.path.join(repo, 'hooks', 'pre-receive')
+    with open(hook, 'w') as handle:
+        handle.write(HOLD_PUSH_HOOK)
+    os.chmod(hook, 0o755)
+
+
+def wait_for_push(running, marker, limit=60):
+    """Wait until the server's hook holds the run's push."""
+    deadline = time.monotonic() + limit
+    while not os.path.exists(marker):
+        assert running.process.poll() is None, 'the run ended without pushing: %s' % (running.result(),)
+        assert time.monotonic() < deadline, 'no push reached the server'
+        time.sleep(0.01)
+
+
+def _parent(pid):
+    with open('/proc/%d/stat' % pid) as handle:
+        return int(handle.read().rsplit(')', 1)[1].split()[1])
+
+
+def _read_proc(pid, part):
+    try:
+        with open('/proc/%d/%s' % (pid, part), 'rb') as handle:
+            return handle.read()
+    except OSError:  # another user's environment, or a process that has just ended
+        return b''
+
+
+def process_texts(run_pid):
+    """The command line and environment of every process, by ``'<pid> cmdline|environ'``, but the test's servers'.
+
+    The servers stand for another machine (git http-backend hands the user name it let in to receive-pack and
+    its hooks): they are the processes this test started, other than the run ``run_pid`` and its own.
+    """
+    parents = {}
+    for pid in map(int, filter(str.isdigit, os.listdir('/proc'))):
+        try:
+            parents[pid] = _parent(pid)
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def is_server(pid):
+        while pid in parents and pid != run_pid:
+            pid = parents[pid]
+            if pid == os.getpid():
+                return True
+        return False
+    return {'%d %s' % (pid, part): _read_proc(pid, part) for pid in parents if not is_server(pid)
+            for part in ('cmdline', 'environ')}
+
+
+def files_holding(forms, top):
+    """Files under ``top`` whose bytes hold any of ``forms``, with their directory's and their own mode."""
+    found = {}
+    for path in _files_named(top):
+        with open(path, 'rb') as handle:
+            if any(form in handle.read() for form in forms):
+                found[path] = (stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode), stat.S_IMODE(os.stat(path).st_mode))
+    return found
+
+
+@pytest.mark.parametrize('case', sorted(SECRET_CASES))
+def test_secrets_are_on_no_command_line_in_no_environment_and_in_no_file_but_a_private_one(case, request, cache_dir, tmp_path):
+    # Unique, so that no other process can hold it; its '@' is written %40 in a URL, which git decodes.
+    secret = 'SENTINEL-%s-%s@x' % (case, uuid.uuid4().hex)
+    forms = [secret.encode(), quote(secret, safe='').encode()]
+    args, repo = SECRET_CASES[case](secret, request.getfixturevalue)
+    hold_pushes(repo)
+    temp, trace = tmp_path / 'tmp', tmp_path / 'trace2.json'
+    temp.mkdir()
+    # git's trace2 records the command line of every git process and of every process git starts, however brief
+    # (an askpass helper's prompt); newer gits would redact a URL's password there, unless told not to.
+    env = {'TMPDIR': str(temp), 'GIT_TRACE2_EVENT': str(trace), 'GIT_TRACE2_REDACT': '0'}
+    running = start_module('pool_lock', args, env=env)
+    try:
+        wait_for_push(running, os.path.join(repo, 'pushing'))
+        processes = process_texts(running.process.pid)
+        private_files = files_holding(forms, temp)
+    finally:
+        open(os.path.join(repo, 'released'), 'w').close()
+    result = running.result()
+
+    assert result['acquired'] and pool_state(repo, 'aws')['claimed'] == ['env-1']
+    assert any(b'push' in text and os.path.basename(repo).encode() in text
+               for place, text in processes.items() if place.endswith('cmdline')), 'git push was not seen running'
+    assert [place for place, text in processes.items() if any(form in text for form in forms)] == []
+    traced = trace.read_bytes()
+    assert b'"child_start"' in traced and [form for form in forms if form in traced] == []
+    assert list(private_files.values()) == [(0o700, 0o600)], private_files
+    assert files_holding(forms, cache_dir) == {} and os.listdir(temp) == []

@@ -10,7 +10,7 @@ import threading
 import yaml
 
 from support.modules import run_module, run_playbook
-from support.repos import commit_count, last_message, make_lock_repo, pool_state
+from support.repos import commit_count, git, last_message, make_lock_repo, pool_state
 
 RECORD_LOCK = [{'name': 'Record the lock the role exposes',
                 'ansible.builtin.copy': {'content': '{{ pool_lock | to_json }}', 'dest': '{{ record }}'}}]
@@ -195,3 +195,90 @@ def test_role_arguments_are_validated_against_the_argument_specs(aws_repo, tmp_p
     assert completed.returncode == 2
     assert 'missing required arguments: pool_lock_pool' in completed.stdout
     assert commit_count(aws_repo) == 1
+
+
+# -- check mode ---------------------------------------------------------------------------
+
+# Records the lock the caller's tasks see even in check mode, where a copy task would write nothing.
+RECORD_LOCK_IN_CHECK_MODE = [dict(RECORD_LOCK[0], check_mode=False)]
+
+
+def refs(repo):
+    """Every ref of the repository and its commit: check mode must leave all of them (queue tickets too) as they were."""
+    return git('for-each-ref', '--format=%(refname) %(objectname)', cwd=repo)
+
+
+def run_in_check_mode(play, tmp_path):
+    return run_playbook(play, extra_vars={'record': str(tmp_path / 'lock.json')}, check=True)
+
+
+def test_in_check_mode_a_free_named_lock_is_shown_to_the_callers_tasks_and_nothing_is_claimed(aws_repo, tmp_path):
+    before = refs(aws_repo)
+    play = write_play(tmp_path, RECORD_LOCK_IN_CHECK_MODE, role_vars(aws_repo, tmp_path, pool_lock_name='env-1'))
+    completed = run_in_check_mode(play, tmp_path)
+    assert completed.returncode == 0, completed.stdout
+    lock = recorded(tmp_path)
+    assert (lock['name'], lock['pool'], lock['state'], lock['data']) == ('env-1', 'aws', 'unclaimed', {'region': 'eu-west-1'})
+    assert refs(aws_repo) == before
+    assert pool_state(aws_repo, 'aws') == {'claimed': [], 'unclaimed': ['env-1', 'env-2']}
+
+
+def test_in_check_mode_any_free_lock_is_shown_to_the_callers_tasks_and_nothing_is_claimed(aws_repo, tmp_path):
+    claim_as(aws_repo, tmp_path, 'alice', name='env-1')
+    before = refs(aws_repo)
+    play = write_play(tmp_path, RECORD_LOCK_IN_CHECK_MODE, role_vars(aws_repo, tmp_path))
+    completed = run_in_check_mode(play, tmp_path)
+    assert completed.returncode == 0, completed.stdout
+    assert 'Check mode: a real run would claim a free lock of pool aws' in completed.stdout
+    lock = recorded(tmp_path)
+    assert (lock['name'], lock['pool'], lock['state'], lock['data']) == ('env-2', 'aws', 'unclaimed', {'region': 'us-east-1'})
+    assert refs(aws_repo) == before
+    assert pool_state(aws_repo, 'aws') == {'claimed': ['env-1'], 'unclaimed': ['env-2']}
+
+
+def test_in_check_mode_a_busy_named_lock_is_waited_for_by_nothing_and_stays_its_holders(aws_repo, tmp_path):
+    claim_as(aws_repo, tmp_path, 'alice', name='env-1')
+    before = refs(aws_repo)
+    play = write_play(tmp_path, RECORD_LOCK_IN_CHECK_MODE, role_vars(aws_repo, tmp_path, pool_lock_name='env-1'))
+    completed = run_in_check_mode(play, tmp_path)
+    assert completed.returncode == 0, completed.stdout
+    assert ("Check mode: a real run would wait here for env-1 in pool aws: lock 'env-1' in pool 'aws' is claimed by alice"
+            in completed.stdout)
+    assert 'Check mode: skip %s, a real run runs it once it holds a lock' % (tmp_path / 'deploy.yml') in completed.stdout
+    assert not (tmp_path / 'lock.json').exists()
+    assert refs(aws_repo) == before
+    assert pool_state(aws_repo, 'aws') == {'claimed': ['env-1'], 'unclaimed': ['env-2']}
+    assert 'Lock-Holder: alice' in last_message(aws_repo).splitlines()
+
+
+def test_in_check_mode_a_pool_with_no_free_lock_is_waited_for_by_nothing_and_stays_its_holders(aws_repo, tmp_path):
+    claim_as(aws_repo, tmp_path, 'alice', name='env-1')
+    claim_as(aws_repo, tmp_path, 'bob', name='env-2')
+    before = refs(aws_repo)
+    play = write_play(tmp_path, RECORD_LOCK_IN_CHECK_MODE, role_vars(aws_repo, tmp_path))
+    completed = run_in_check_mode(play, tmp_path)
+    assert completed.returncode == 0, completed.stdout
+    assert ("Check mode: a real run would wait here for a free lock in pool aws: no lock in pool 'aws' is free"
+            in completed.stdout)
+    assert 'Check mode: skip %s, a real run runs it once it holds a lock' % (tmp_path / 'deploy.yml') in completed.stdout
+    assert not (tmp_path / 'lock.json').exists()
+    assert refs(aws_repo) == before
+    assert pool_state(aws_repo, 'aws') == {'claimed': ['env-1', 'env-2'], 'unclaimed': []}
+
+
+def test_in_check_mode_the_acquire_entry_point_on_a_busy_lock_leaves_pool_lock_null_and_releases_nothing(aws_repo, tmp_path):
+    claim_as(aws_repo, tmp_path, 'alice', name='env-1')
+    before = refs(aws_repo)
+    own_block = [{'name': 'My own block', 'block': [
+        {'ansible.builtin.include_role': {'name': 'lockpool.git.with_lock', 'tasks_from': 'acquire'},
+         'vars': role_vars(aws_repo, tmp_path, pool_lock_name='env-1')},
+        RECORD_LOCK_IN_CHECK_MODE[0],
+    ], 'always': [
+        {'ansible.builtin.include_role': {'name': 'lockpool.git.with_lock', 'tasks_from': 'release'},
+         'vars': role_vars(aws_repo, tmp_path)},
+    ]}]
+    completed = run_in_check_mode(write_play(tmp_path, [], {}, include=own_block), tmp_path)
+    assert completed.returncode == 0, completed.stdout
+    assert recorded(tmp_path) is None
+    assert refs(aws_repo) == before
+    assert 'Lock-Holder: alice' in last_message(aws_repo).splitlines()

@@ -33,10 +33,24 @@ def ssh_options(credentials):
     return [words[index + 1] for index, word in enumerate(words) if word == '-o']
 
 
+def git_env(env):
+    """``env`` for a git command of these tests: none of the user's own settings, and no way to ask anyone."""
+    return {**os.environ, 'GIT_CONFIG_GLOBAL': os.devnull, 'GIT_CONFIG_NOSYSTEM': '1', **env}
+
+
 def git_config_seen_by_git(env, key):
-    env = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM='1', **env)
-    completed = subprocess.run(['git', 'config', '--get', key], env=env, cwd=os.sep, check=False, capture_output=True, text=True)
+    completed = subprocess.run(['git', 'config', '--get', key], env=git_env(env), cwd=os.sep, check=False,
+                               capture_output=True, text=True)
     return completed.stdout.strip()
+
+
+def credentials_git_sends(env, url='https://git.example.com/locks.git'):
+    """(user name, password) that git itself would send to ``url``; fails if git would have to prompt for one."""
+    env = git_env(dict(env, GIT_ASKPASS='false', GIT_TERMINAL_PROMPT='0'))
+    completed = subprocess.run(['git', 'credential', 'fill'], input='url=%s\n' % url, env=env, cwd=os.sep,
+                               check=True, capture_output=True, text=True)
+    fields = dict(line.split('=', 1) for line in completed.stdout.splitlines())
+    return fields['username'], fields['password']
 
 
 def test_without_options_ssh_keeps_the_users_setup_but_never_prompts(credentials_made):
@@ -90,15 +104,30 @@ def test_a_passphrase_is_answered_by_askpass_not_a_prompt(credentials_made):
     assert answer.stdout == 'pass phrase\n'
 
 
-@pytest.mark.parametrize('prompt, answer', [
-    ("Username for 'https://git.example.com': ", 'alice\n'),
-    ("Password for 'https://alice@git.example.com': ", 's3cret\n'),
+@pytest.mark.parametrize('options, sent', [
+    ({'username': 'alice', 'password': 's3cret'}, ('alice', 's3cret')),
+    ({'username': 'alice'}, ('alice', '')),
+    ({'password': 's3cret'}, ('', 's3cret')),
 ])
-def test_askpass_answers_gits_questions(credentials_made, prompt, answer):
-    credentials = credentials_made(username='alice', password='s3cret')
-    completed = subprocess.run([credentials.env['GIT_ASKPASS'], prompt], env=dict(os.environ, **credentials.env),
-                               check=False, capture_output=True, text=True)
-    assert completed.stdout == answer
+def test_username_and_password_reach_git_without_a_prompt(credentials_made, options, sent):
+    assert credentials_git_sends(credentials_made(**options).env) == sent
+
+
+def test_without_username_or_password_git_is_told_none(credentials_made):
+    assert git_config_seen_by_git(credentials_made(private_key=KEY).env, 'credential.helper') == ''
+
+
+def test_secrets_are_written_to_private_files_only(credentials_made):
+    credentials = credentials_made(private_key=KEY, private_key_passphrase='phrase-2', username='alice', password='s3cret')
+    assert stat.S_IMODE(os.stat(credentials.directory).st_mode) == 0o700
+    for name in os.listdir(credentials.directory):
+        assert stat.S_IMODE(os.stat(os.path.join(credentials.directory, name)).st_mode) & 0o077 == 0, name
+
+
+@pytest.mark.parametrize('options', [{'username': 'al\nice'}, {'password': 's3\ncret'}], ids=['username', 'password'])
+def test_a_newline_in_a_username_or_password_is_refused(options):
+    with pytest.raises(InvalidInputError, match='must not contain a newline'):
+        Credentials(**options)
 
 
 def test_git_config_reaches_git_through_the_environment(credentials_made):
@@ -118,15 +147,66 @@ def test_known_hosts_that_are_neither_file_nor_lines_are_refused():
 
 
 def test_scrub_hides_every_secret():
-    with Remote('https://alice:url-token@git.example.com/locks.git', password='pw-1', private_key=KEY,
+    with Remote('https://url-token@git.example.com/locks.git', password='pw-1', private_key=KEY,
                 private_key_passphrase='phrase-2') as remote:
-        text = remote.scrub('https://alice:url-token@git.example.com pw-1 phrase-2 %s' % KEY)
-    assert text == 'https://***@git.example.com *** *** ***'
+        text = remote.scrub('https://url-token@git.example.com url-token pw-1 phrase-2 %s' % KEY)
+    assert text == 'https://***@git.example.com *** *** *** ***'
+
+
+def test_scrub_hides_a_url_secret_as_written_and_as_decoded():
+    with Remote('https://alice:s%40cret@git.example.com/locks.git') as remote:
+        assert remote.scrub('s%40cret, s@cret') == '***, ***'
 
 
 def test_url_secrets_are_the_passwords_in_a_url():
     assert url_secrets('https://alice:tok3n@git.example.com/x.git') == ['tok3n']
+    assert url_secrets('https://tok%2Fen@git.example.com/x.git') == ['tok%2Fen', 'tok/en']
     assert url_secrets('ssh://git@git.example.com/x.git') == []
+
+
+# -- credentials written into the URL --------------------------------------------------------------
+
+@pytest.mark.parametrize('url, options, bare_url, sent', [
+    ('https://alice:s%40cr%3At@git.example.com/locks.git', {}, 'https://git.example.com/locks.git', ('alice', 's@cr:t')),
+    ('HTTP://tok%2Fen@git.example.com:8080/locks.git', {}, 'HTTP://git.example.com:8080/locks.git', ('tok/en', '')),
+    ('https://alice@git.example.com/locks.git', {'password': 's3cret'}, 'https://git.example.com/locks.git', ('alice', 's3cret')),
+    ('https://alice:s3cret@git.example.com/locks.git', {'username': 'alice', 'password': 's3cret'},
+     'https://git.example.com/locks.git', ('alice', 's3cret')),
+], ids=['user-and-password', 'token', 'user-and-password-option', 'same-as-the-options'])
+def test_credentials_in_an_http_url_are_taken_out_of_it_and_handed_to_git_decoded(url, options, bare_url, sent):
+    with Remote(url, **options) as remote:
+        assert remote.url == bare_url
+        assert remote.display_url == bare_url.replace('://', '://***@')
+        assert credentials_git_sends(remote.env, bare_url) == sent
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'username': 'bob'}, 'the user name in repo differs from the username option: give it once, in repo or as username'),
+    ({'password': 'option-secret'}, 'the password in repo differs from the password option: give it once, in repo or as password'),
+], ids=['username', 'password'])
+def test_credentials_in_the_url_and_different_options_are_refused_without_showing_them(options, message):
+    with pytest.raises(InvalidInputError) as raised:
+        Remote('https://alice:url-secret@git.example.com/locks.git', **options)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize('url', ['ssh://git@git.example.com:2222/infra/locks.git', 'git@git.example.com:infra/locks.git'])
+def test_ssh_urls_keep_their_user(url):
+    with Remote(url) as remote:
+        assert remote.url == url
+        assert git_config_seen_by_git(remote.env, 'credential.helper') == ''
+
+
+@pytest.mark.parametrize('url, options', [
+    ('https://alice:url-secret@git.example.com/locks.git', {}),
+    ('https://url-secret@git.example.com/locks.git', {}),
+    ('https://git.example.com/locks.git', {'username': 'alice', 'password': 'url-secret'}),
+], ids=['url-password', 'url-token', 'password-option'])
+def test_no_secret_is_in_gits_environment(url, options):
+    secrets = ['url-secret', 'phrase-2', KEY.splitlines()[1]]
+    with Remote(url, private_key=KEY, private_key_passphrase='phrase-2', **options) as remote:
+        leaks = [name for name, value in remote.env.items() if any(secret in value for secret in secrets)]
+    assert leaks == []
 
 
 @pytest.mark.parametrize('stderr, meaning', [

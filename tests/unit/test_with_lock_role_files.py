@@ -9,7 +9,8 @@ import yaml
 from support.modules import ROOT
 
 ROLE = os.path.join(ROOT, 'roles', 'with_lock')
-ROLE_VARIABLE = re.compile(r'\b(pool_lock_[a-z_]+)')
+# A variable, not a module's name (lockpool.git.pool_lock_info) nor an internal variable (__pool_lock_...).
+ROLE_VARIABLE = re.compile(r'(?<![\w.])(pool_lock_[a-z_]+)')
 
 
 def load(*path):
