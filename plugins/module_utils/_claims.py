@@ -18,6 +18,7 @@ import random
 import time
 
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
+from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
 from ansible_collections.lockpool.git.plugins.module_utils._inventory import absent_lock, describe, existing_lock
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, UNCLAIMED, Move, lock_path
@@ -241,7 +242,7 @@ def execute_on_locks(cache, request, decide, waiter=None, result_pool=None, obse
         if waiter is not None:
             waiter.leave()
     decision = outcome.decision
-    snapshot = transaction.Snapshot.after_push(cache, outcome) if outcome.commit else outcome.snapshot
+    snapshot = Snapshot.after_push(cache, outcome) if outcome.commit else outcome.snapshot
     if observer is not None:
         observer.finished(decision, snapshot)
     locks = [describe_with_lease(snapshot, result_pool if outcome.commit and result_pool else lock_file.pool, lock_file.name)

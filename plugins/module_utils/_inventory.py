@@ -24,7 +24,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIME
 from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
-from ansible_collections.lockpool.git.plugins.module_utils._transaction import Snapshot
+from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
 
 ABSENT = 'absent'
 

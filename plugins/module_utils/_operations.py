@@ -19,6 +19,7 @@ import re
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
+from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     InvalidInputError,
     NotHolderError,
@@ -152,7 +153,7 @@ def execute(cache, request, decide, name=None, observer=None):
     changed = decision.kind == transaction.CHANGE
     lock_file = decision.lock
     if outcome.commit is not None:
-        snapshot = transaction.Snapshot.after_push(cache, outcome)
+        snapshot = Snapshot.after_push(cache, outcome)
         lock_file = _locate(snapshot, request.pool, lock_file.name)
     else:
         snapshot = outcome.snapshot

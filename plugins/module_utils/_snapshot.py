@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The branch at one commit, as the operations see it: its pools, lock files and their history, read through the cache."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, keep_halves, read_pool
+
+
+class Snapshot(object):
+    """The branch at one commit, read through the cache."""
+
+    def __init__(self, cache, head):
+        self.cache = cache
+        self.head = head
+        self.made = None  # CommitInfo of ``head`` when this run made it, with the moves it is known to have made
+        self._tree = None
+        self._pools = {}
+        self._answers = {}
+
+    @classmethod
+    def after_push(cls, cache, outcome):
+        """The branch at the commit ``outcome`` pushed. For each lock it moved, that commit is the newest
+        change and the add, so describing those locks needs no history walk (read in process, no git run)."""
+        snapshot = cls(cache, outcome.commit)
+        moves = [edit for edit in outcome.decision.edits if isinstance(edit, Move)]
+        snapshot.made = cache.commit_info(outcome.commit, [change for move in moves
+                                                           for change in (('D', move.source.path), ('A', move.target))])
+        for _status, path in snapshot.made.changes:
+            snapshot._answers[('last_commit', path)] = snapshot.made
+        return snapshot
+
+    @property
+    def tree(self):
+        """The root tree, or None on a branch that has no commit yet (an empty repository)."""
+        if self._tree is None and self.head is not None:
+            self._tree = self.cache.commit(self.head).tree
+        return self._tree
+
+    def pool(self, name):
+        if name not in self._pools:
+            self._pools[name] = read_pool(self.tree, name)
+        return self._pools[name]
+
+    def write_commit(self, edits, message, author):
+        """Create (not push) the commit on top of this snapshot that makes ``edits``, with the ``.gitkeep`` files that
+        keep each half of the pools they change (_layout.keep_halves); returns its sha."""
+        return self.cache.write_commit(self.head, keep_halves(self._pools, edits), message, author)
+
+    def read(self, lock_file):
+        return self.cache.read_blob(lock_file.sha)
+
+    def remember(self, key, compute):
+        """``compute()``, run once per snapshot for each ``key``: what history says at one commit never changes."""
+        if key not in self._answers:
+            self._answers[key] = compute()
+        return self._answers[key]
+
+    def last_commit(self, path):
+        """The newest commit at or before this snapshot that changed ``path``."""
+        return self.remember(('last_commit', path), lambda: self.cache.last_commit(self.head, path))
