@@ -13,7 +13,6 @@ from support.modules import PYTHON, module_env
 from support.repos import GIT_ENV, make_lock_repo
 from support.servers import GitDaemon
 
-from ansible_collections.lockpool.git.plugins.module_utils import _claims as claims
 from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
 from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
@@ -105,12 +104,9 @@ def git(*args, cwd=None):
 def engine_op(url, cache_dir, state, name, holder='bench'):
     """One pool_lock operation through the engine as the module runs it (cache opened for the operation)."""
     request = operations.Request(pool=POOL, holder=holder, holder_given=True)
-    if state == 'claimed':
-        decide = claims.claim_decider(request, claims.Selection([name]))
-    else:
-        decide = claims.release_decider(request, [name])
+    operation = operations.OPERATIONS[state](request, {'name': name, 'fair': False})
     with RepoCache(Remote(url, cache_dir=cache_dir)) as cache:
-        return claims.execute_on_locks(cache, request, decide)
+        return operations.execute(cache, operation)
 
 
 def engine_cycle(url, cache_dir, name):

@@ -66,12 +66,10 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
-from ansible_collections.lockpool.git.plugins.module_utils._connection import remote_from_options
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import missing_library
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import current_state, missing_library
 
 
 def pool_and_name(term, pool):
@@ -101,12 +99,10 @@ class LookupModule(LookupBase):
         results = []
         pool, name = wanted[0]
         try:
-            with remote_from_options(OptionAdapter.from_ansible_plugin(self)) as remote:
-                with RepoCache(remote) as cache:
-                    snapshot = inventory.current(cache)
-                    for pool, name in wanted:
-                        lock_file = inventory.existing_lock(snapshot, pool, name)
-                        results.append(metadata(snapshot.read(lock_file), self.get_option('parse')))
+            with current_state(OptionAdapter.from_ansible_plugin(self)) as (_cache, snapshot):
+                for pool, name in wanted:
+                    lock_file = inventory.existing_lock(snapshot, pool, name)
+                    results.append(metadata(snapshot.read(lock_file), self.get_option('parse')))
         except LockpoolError as exc:
             raise AnsibleLookupError("cannot read lock '%s' of pool '%s': %s" % (name, pool, exc))
         return results

@@ -170,7 +170,7 @@ def known_hosts_text(known_hosts):
 def git_config_env(git_config, ssl_verify, credential_helper=None):
     """Environment that hands git config to the engine's git commands only (git >= 2.31)."""
     # Protocol v0 reads a lock repository's few refs in one round trip fewer than v2 (which first sends its
-    # capabilities); over git daemon v2's extra exchange also waits out a 40 ms delayed ACK.
+    # capabilities); over git daemon v2's extra exchange also waits out a TCP delayed ACK (docs/performance.md).
     settings = [('protocol.version', 0),
                 ('http.lowSpeedLimit', HTTP_LOW_SPEED_LIMIT), ('http.lowSpeedTime', HTTP_LOW_SPEED_TIME)]
     if not ssl_verify:

@@ -17,14 +17,15 @@ __metaclass__ = type
 import contextlib
 import time
 from collections import namedtuple
-from datetime import datetime, timezone
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError
-from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, list_pools
+from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError, PoolNotFoundError
+from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED
+from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields
 from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
+from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 ABSENT = 'absent'
 
@@ -50,10 +51,6 @@ _CHANGED = 'update'
 def current(cache):
     """The branch as the server has it now; the cache fetches only when it moved."""
     return Snapshot(cache, cache.refresh())
-
-
-def utc_text(timestamp):
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat().replace('+00:00', 'Z')
 
 
 # -- origins ------------------------------------------------------------------------
@@ -119,6 +116,18 @@ def describe(snapshot, lock_file):
     return lock_info(lock_file, snapshot.read(lock_file), origin(snapshot, lock_file), time.time())
 
 
+def describe_claim(snapshot, pool, name):
+    """A lock as pool_lock returns it: described, with its claim's ``token``, ``expires_at`` and ``expired``;
+    an absent lock when the pool or the lock is not there."""
+    try:
+        lock_file = snapshot.pool(pool).find(name)
+    except PoolNotFoundError:
+        lock_file = None
+    if lock_file is None:
+        return dict(absent_lock(pool, name), token=None, expires_at=None, expired=False)
+    return dict(describe(snapshot, lock_file), **claim_fields(snapshot, lock_file))
+
+
 def existing_lock(snapshot, pool, name):
     """The lock file of ``name`` in ``pool``; raises when the pool or the lock does not exist."""
     validate_name('pool', pool)
@@ -144,7 +153,7 @@ def read_pools(snapshot, pool=None, name=None):
     """
     _validate_names(pool, name)
     pools, unreadable = {}, {}
-    for pool_name in [pool] if pool else list_pools(snapshot.tree):
+    for pool_name in [pool] if pool else snapshot.pool_names():
         try:
             pools[pool_name] = snapshot.pool(pool_name)
         except BrokenLayoutError as exc:

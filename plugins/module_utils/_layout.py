@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Concourse pool layout: ``<pool>/claimed/<lock>`` and ``<pool>/unclaimed/<lock>``.
 
-Reads pools out of a git tree and names the tree edits that change them. A
-lock's state is the directory its file is in; dot-files (``.gitkeep``) are never
-locks; git modes 100644 and 100755 are both lock files.
+Reads pools out of a git tree, given as the entries the git layer lists, names the
+tree edits that change them and turns those into the git layer's changes. A lock's
+state is the directory its file is in; dot-files (``.gitkeep``) are never locks; git
+modes 100644 and 100755 are both lock files.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,7 +19,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     BrokenLayoutError,
     PoolNotFoundError,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._trees import tree_entries
+from ansible_collections.lockpool.git.plugins.module_utils._trees import TREE_MODE
 
 CLAIMED = 'claimed'
 UNCLAIMED = 'unclaimed'
@@ -26,7 +27,7 @@ STATES = (CLAIMED, UNCLAIMED)
 KEEP_FILE = '.gitkeep'
 FILE_MODE = 0o100644
 EXECUTABLE_MODE = 0o100755
-_LOCK_MODES = {b'100644': FILE_MODE, b'100755': EXECUTABLE_MODE}  # as a tree's bytes say them
+_LOCK_MODES = (FILE_MODE, EXECUTABLE_MODE)
 
 
 class LockFile(namedtuple('LockFile', 'pool name state sha mode')):
@@ -98,66 +99,88 @@ class Pool(object):
         return sorted(list(self.claimed.values()) + list(self.unclaimed.values()), key=lambda lock_file: (lock_file.name, lock_file.state))
 
 
-# What a tree entry that is not a lock file is, by its mode as a tree's bytes say it.
-_NOT_LOCKS = {b'40000': 'a directory', b'120000': 'a symbolic link', b'160000': 'a submodule'}
+# What a tree entry that is not a lock file is, by its mode.
+_NOT_LOCKS = {TREE_MODE: 'a directory', 0o120000: 'a symbolic link', 0o160000: 'a submodule'}
 
 
-def _read_half(pool, state, data):
-    """({name: LockFile}, number of entries, {name: (state, what it is)}) of a half's tree ``data``.
+def _read_half(pool, state, entries):
+    """({name: LockFile}, number of entries, {name: (state, what it is)}) of a half's tree ``entries``.
 
-    Parsed from the tree's bytes: a half may hold thousands of locks.
+    A half may hold thousands of locks.
     """
     files, others = {}, {}
-    entries = tree_entries(data)
-    for mode, name, binsha in entries:
-        if name.startswith(b'.'):
+    for entry in entries:
+        if entry.name.startswith('.'):
             continue
-        text = name.decode('utf-8', 'surrogateescape')
-        if mode in _LOCK_MODES:
-            files[text] = LockFile(pool, text, state, binsha.hex(), _LOCK_MODES[mode])
+        if entry.mode in _LOCK_MODES:
+            files[entry.name] = LockFile(pool, entry.name, state, entry.sha, entry.mode)
         else:
-            others[text] = (state, _NOT_LOCKS.get(mode, 'an entry of mode %s' % mode.decode('ascii')))
+            others[entry.name] = (state, _NOT_LOCKS.get(entry.mode, 'an entry of mode %o' % entry.mode))
     return files, len(entries), others
 
 
-def read_pool(root_tree, pool):
-    """The pool named ``pool`` in a GitPython root tree (None: a branch with no commit yet).
+def read_pool(tree_entries, root_tree, pool):
+    """The pool named ``pool`` in the tree ``root_tree`` (a sha; None: a branch with no commit yet).
 
-    A half that git does not have (nothing kept it, no ``.gitkeep``) is an empty half; a directory with
-    neither half is not a pool.
+    ``tree_entries(tree)`` lists a tree's entries (mode, name, sha), as the git layer reads them. A half that
+    git does not have (nothing kept it, no ``.gitkeep``) is an empty half; a directory with neither half is
+    not a pool.
     """
-    try:
-        pool_tree = root_tree[pool] if root_tree is not None else None
-    except KeyError:
-        pool_tree = None
+    pool_tree = _entry_named(tree_entries(root_tree), pool) if root_tree is not None else None
     if pool_tree is None:
         raise PoolNotFoundError("pool '%s' does not exist (no directory %s/ in the repository)" % (pool, pool))
-    if pool_tree.type != 'tree':
+    if pool_tree.mode != TREE_MODE:
         raise BrokenLayoutError("'%s' in the repository is a file, not a pool directory" % pool)
-    halves = dict((entry.name, entry) for entry in pool_tree if entry.name in STATES)
+    halves = dict((entry.name, entry) for entry in tree_entries(pool_tree.sha) if entry.name in STATES)
     if not halves:
         raise BrokenLayoutError("'%s' is not a lock pool: it has neither %s/claimed/ nor %s/unclaimed/" % (pool, pool, pool))
     files, entries, others = {}, {}, {}
     for state in STATES:
         half = halves.get(state)
-        if half is not None and half.type != 'tree':
+        if half is not None and half.mode != TREE_MODE:
             raise BrokenLayoutError("pool '%s' is not a lock pool: %s/%s is not a directory" % (pool, pool, state))
-        files[state], entries[state], found = _read_half(pool, state, half.data_stream.read() if half is not None else b'')
+        files[state], entries[state], found = _read_half(pool, state, tree_entries(half.sha) if half is not None else [])
         for name, what in found.items():
             others.setdefault(name, what)
     return Pool(pool, files[CLAIMED], files[UNCLAIMED], entries, others)
 
 
-def list_pools(root_tree):
-    """Names of the root directories that have the pool layout (a claimed/ or an unclaimed/ directory), sorted."""
+def _entry_named(entries, name):
+    """The first of ``entries`` called ``name``, or None."""
+    return next((entry for entry in entries if entry.name == name), None)
+
+
+def list_pools(tree_entries, root_tree):
+    """Names of the root directories that have the pool layout (a claimed/ or an unclaimed/ directory), sorted.
+
+    ``tree_entries`` and ``root_tree`` as read_pool takes them.
+    """
     if root_tree is None:
         return []
-    names = []
-    for tree in root_tree.trees:
-        children = set(child.name for child in tree.trees)
-        if not tree.name.startswith('.') and set(STATES) & children:
-            names.append(tree.name)
-    return sorted(names)
+    return sorted(entry.name for entry in tree_entries(root_tree)
+                  if entry.mode == TREE_MODE and not entry.name.startswith('.') and _has_a_half(tree_entries, entry.sha))
+
+
+def _has_a_half(tree_entries, tree):
+    return any(entry.mode == TREE_MODE and entry.name in STATES for entry in tree_entries(tree))
+
+
+def tree_changes(edits, store_blob):
+    """The git layer's changes ({path: (mode, blob sha) to write, or None to delete}) that make ``edits``.
+
+    ``store_blob(data)`` stores the data of a file written and returns its sha. A later edit of a path
+    overrides an earlier one.
+    """
+    changes = {}
+    for edit in edits:
+        if isinstance(edit, Move):
+            changes[edit.source.path] = None
+            changes[edit.target] = (edit.source.mode, edit.source.sha)
+        elif isinstance(edit, Write):
+            changes[edit.path] = (edit.mode, store_blob(edit.data))
+        elif isinstance(edit, Delete):
+            changes[edit.path] = None
+    return changes
 
 
 def keep_halves(pools, edits):

@@ -15,26 +15,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import calendar
 import time
 
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
-from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
-from ansible_collections.lockpool.git.plugins.module_utils._tokens import lock_id
+from ansible_collections.lockpool.git.plugins.module_utils._timestamps import parse_utc, utc_text
+from ansible_collections.lockpool.git.plugins.module_utils._tokens import current_token, lock_id
 
 TRAILER_LEASE = 'Lock-Lease-Expires'
-_UTC_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
-
-
 def lease_trailer(pool, name, expires_at):
     return lock_trailer(TRAILER_LEASE, lock_id(pool, name), utc_text(int(expires_at)))
-
-
-def _parse_utc(text):
-    try:
-        return calendar.timegm(time.strptime(text, _UTC_FORMAT))
-    except ValueError:
-        return None
 
 
 def lease_expiry(snapshot, lock_file):
@@ -50,7 +39,7 @@ def lease_expiry(snapshot, lock_file):
         renewal = snapshot.cache.newest_commit(['%s..%s' % (claim.sha, snapshot.head)], (),
                                                lock_trailer_pattern(TRAILER_LEASE, ident))
     value = lock_trailer_value((renewal or claim).message, TRAILER_LEASE, ident)
-    return _parse_utc(value) if value else None
+    return parse_utc(value) if value else None
 
 
 def lease_fields(snapshot, lock_file, now=None):
@@ -59,3 +48,8 @@ def lease_fields(snapshot, lock_file, now=None):
     if expiry is None:
         return dict(expires_at=None, expired=False)
     return dict(expires_at=utc_text(expiry), expired=expiry <= (time.time() if now is None else now))
+
+
+def claim_fields(snapshot, lock_file):
+    """``token``, ``expires_at`` and ``expired`` of a lock's current claim (null and false when it is unclaimed)."""
+    return dict(lease_fields(snapshot, lock_file), token=current_token(snapshot, lock_file))

@@ -18,9 +18,9 @@ and every push replaces its group whole (``push_to_gateway``, HTTP PUT):
 Nothing here ever fails the task: a push that fails becomes one warning.
 docs/metrics.md explains every metric and how to query it.
 
-prometheus-client, and ansible's urls (cryptography, ssl, http, email), take a
-module run about 65 ms to import: the functions that push import them, so that
-a run without a Pushgateway never does.
+prometheus-client, and ansible's urls (cryptography, ssl, http, email), are
+slow to import (docs/performance.md): the functions that push import them, so
+that a run without a Pushgateway never does.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,7 +39,6 @@ import uuid
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._connection import scrub_url
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError, LockTimeoutError
-from ansible_collections.lockpool.git.plugins.module_utils._operations import ABSENT
 
 # Found, not imported: pool_lock reports it missing with missing_required_lib when a gateway is set.
 HAS_PROMETHEUS_CLIENT = importlib.util.find_spec('prometheus_client') is not None
@@ -60,31 +59,20 @@ TIMED_OUT = 'timed_out'
 FAILED = 'failed'
 
 _OUTCOME_OF_DECISION = {transaction.CHANGE: CHANGED, transaction.NOTHING: UNCHANGED, transaction.WAIT: NOT_ACQUIRED}
-_FIXED_OPERATIONS = {'released': 'release_lock', 'absent': 'remove_lock', 'moved': 'move_lock'}
 
 
-def operation_metrics(params, check_mode, warn):
-    """The context manager and transaction observer for one pool_lock run, from the module's params.
+def operation_metrics(params, operation_class, check_mode, warn):
+    """The context manager and transaction observer for one run of ``operation_class``, from the module's params.
 
-    Without ``prometheus_push_gateway``, and in check mode, it observes nothing and pushes nothing.
+    Without ``prometheus_push_gateway``, and in check mode, it observes nothing and pushes nothing. The
+    ``operation`` label is the Pix4D fork's, as the operation names it (_operations.Operation.metric_label).
     """
-    if not params['prometheus_push_gateway'] or check_mode:
+    if not params.get('prometheus_push_gateway') or check_mode:
         return contextlib.nullcontext(transaction.Observer())
     importlib.import_module('prometheus_client')  # now: a broken installation fails before the lock operation
     gateway = Gateway(params['prometheus_push_gateway'], params['prometheus_job'], warn)
-    operation_of = functools.partial(pix4d_operation, params['state'], params['name'], params['claimed'])
+    operation_of = functools.partial(operation_class.metric_label, params)
     return OperationMetrics(gateway, params['pool'], params['branch'], operation_of)
-
-
-def pix4d_operation(state, name, claimed, decision):
-    """The Pix4D fork's ``operation`` label for a pool_lock run; ``decision`` is the last one seen, or None."""
-    if state == 'claimed':
-        return 'claim_lock' if name else 'acquire_lock'
-    if state == 'present':
-        if decision is not None and decision.before['state'] != ABSENT:
-            return 'update_lock'
-        return 'add_claimed_lock' if claimed else 'add_unclaimed_lock'
-    return _FIXED_OPERATIONS[state]
 
 
 def _registry_with_gauges(values):
@@ -153,7 +141,7 @@ def _waiter_id():
     return '%s-%d-%s' % (host, os.getpid(), uuid.uuid4().hex[:8])
 
 
-class Waiter(object):
+class WaiterHeartbeat(object):
     """This run's place in the pool's queue: its own group on the gateway while it waits.
 
     A thread re-pushes the group with a fresh heartbeat every HEARTBEAT_SECONDS
@@ -219,7 +207,7 @@ class OperationMetrics(transaction.Observer):
         self.pool = pool
         self.branch = branch
         self._operation_of = operation_of
-        self.waiter = Waiter(gateway, pool, branch)
+        self.waiter = WaiterHeartbeat(gateway, pool, branch)
         self._started = None
         self._wait_started = None
         self.waited = 0.0

@@ -1,18 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockpool.git contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every plugin does around the engine: check the libraries it needs, report the engine's errors."""
+"""What every plugin does around the engine: check the libraries it needs, run an operation, report the engine's errors."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.lockpool.git.plugins.module_utils._connection import url_secrets
+from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
+from ansible_collections.lockpool.git.plugins.module_utils._connection import remote_from_options, url_secrets
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
+from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON
+from ansible_collections.lockpool.git.plugins.module_utils._metrics import operation_metrics
+from ansible_collections.lockpool.git.plugins.module_utils._operations import Request, execute
+from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
+from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
 
 
 def missing_library():
@@ -37,3 +44,34 @@ def run_ansible_module(module, run_module):
     except LockpoolError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
+
+
+@contextlib.contextmanager
+def current_state(options):
+    """(cache, snapshot) of the lock repository ``options`` (an _options.OptionAdapter) name, as the server has it now."""
+    with remote_from_options(options) as remote:
+        with RepoCache(remote) as cache:
+            yield cache, inventory.current(cache)
+
+
+def change_state(module, operation_class, observer=None):
+    """Run ``operation_class`` (see _operations) with ``module``'s options; the module's result.
+
+    ``observer`` (a transaction.Observer) replaces the metrics the module's options ask for (a test's pause).
+    """
+    params = module.params
+    if observer is None:
+        observed = operation_metrics(params, operation_class, module.check_mode, module.warn)
+    else:
+        observed = contextlib.nullcontext(observer)
+    with observed as observer:
+        operation = operation_class(Request.from_params(params, module.check_mode, default_holder), params)
+        with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
+            with RepoCache(remote) as cache:
+                result = execute(cache, operation, observer)
+    for warning in operation.warnings():
+        module.warn(warning)
+    if not module._diff:
+        del result['diff']
+    return result
+

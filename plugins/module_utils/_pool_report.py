@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
-from ansible_collections.lockpool.git.plugins.module_utils._claims import claim_fields
+from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED
 from ansible_collections.lockpool.git.plugins.module_utils._queue import describe_queues
 

@@ -33,7 +33,7 @@ from collections import namedtuple
 from urllib.parse import quote
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
-from ansible_collections.lockpool.git.plugins.module_utils._inventory import utc_text
+from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
 TICKET_LIFE = 30.0  # a crashed waiter holds its place this long at most
@@ -105,7 +105,7 @@ def describe_queues(cache, pools, now=None):
     return queues
 
 
-class Waiter(object):
+class FairWaiter(object):
     """One fair claimer: its place in the pool's queue, and its ticket once it has had to wait."""
 
     def __init__(self, cache, pool, wanted, clock=time.time):

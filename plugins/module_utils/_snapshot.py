@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, keep_halves, read_pool
+from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, keep_halves, list_pools, read_pool, tree_changes
 
 
 class Snapshot(object):
@@ -17,7 +17,7 @@ class Snapshot(object):
         self.cache = cache
         self.head = head
         self.made = None  # CommitInfo of ``head`` when this run made it, with the moves it is known to have made
-        self._tree = None
+        self._root_tree = None
         self._pools = {}
         self._answers = {}
 
@@ -34,21 +34,26 @@ class Snapshot(object):
         return snapshot
 
     @property
-    def tree(self):
-        """The root tree, or None on a branch that has no commit yet (an empty repository)."""
-        if self._tree is None and self.head is not None:
-            self._tree = self.cache.commit(self.head).tree
-        return self._tree
+    def root_tree(self):
+        """The sha of the root tree, or None on a branch that has no commit yet (an empty repository)."""
+        if self._root_tree is None and self.head is not None:
+            self._root_tree = self.cache.root_tree(self.head)
+        return self._root_tree
 
     def pool(self, name):
         if name not in self._pools:
-            self._pools[name] = read_pool(self.tree, name)
+            self._pools[name] = read_pool(self.cache.tree_entries, self.root_tree, name)
         return self._pools[name]
+
+    def pool_names(self):
+        """The names of the pools on the branch, sorted (_layout.list_pools)."""
+        return list_pools(self.cache.tree_entries, self.root_tree)
 
     def write_commit(self, edits, message, author):
         """Create (not push) the commit on top of this snapshot that makes ``edits``, with the ``.gitkeep`` files that
         keep each half of the pools they change (_layout.keep_halves); returns its sha."""
-        return self.cache.write_commit(self.head, keep_halves(self._pools, edits), message, author)
+        changes = tree_changes(keep_halves(self._pools, edits), self.cache.store_blob)
+        return self.cache.write_commit(self.head, changes, message, author)
 
     def read(self, lock_file):
         return self.cache.read_blob(lock_file.sha)

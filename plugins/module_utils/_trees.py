@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Git tree objects as bytes: the entries of a tree, and the bytes of a tree made of entries.
 
-GitPython's tree functions check every entry's name as they parse or write it,
-about 8 microseconds an entry each way: 0.16 s to rewrite a directory of 10,000
-locks. The trees read here come from git, and the names written were validated
-before, so one regular expression and one join do the work.
+GitPython's tree functions check every entry's name as they parse or write it, too
+slow for pools of thousands of locks (docs/performance.md). The trees read here come
+from git, and the names written were validated before, so one regular expression and
+one join do the work.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +19,7 @@ TREE_MODE = 0o40000
 _ENTRY = re.compile(rb'([0-7]+) ([^\0]+)\0(.{20})', re.DOTALL)
 
 
-def tree_entries(data):
+def parse_tree(data):
     """(mode, name, binary sha) of each entry of a tree object's ``data``; mode and name are the bytes git wrote."""
     return _ENTRY.findall(data)
 

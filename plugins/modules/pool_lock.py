@@ -294,9 +294,9 @@ lock:
       type: bool
 locks:
   description:
-    - Every lock the task is about, each as RV(lock) (O(state=claimed), O(state=released) and O(state=moved)).
-    - Several when O(name) is a list or O(count) is more than 1. Empty when nothing was acquired.
-  returned: when O(state) is claimed, released or moved
+    - Every lock the task is about, each as RV(lock).
+    - Several when O(name) is a list or O(count) is more than 1. Empty when a claim without O(name) acquired nothing.
+  returned: always
   type: list
   elements: dict
 acquired:
@@ -321,26 +321,14 @@ waiting_for:
   type: str
 '''
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.lockpool.git.plugins.module_utils import _claims as claims
-from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
-from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
-from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
-from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes
-from ansible_collections.lockpool.git.plugins.module_utils._metrics import (
-    DEFAULT_JOB,
-    HAS_PROMETHEUS_CLIENT,
-    PROMETHEUS_CLIENT_IMPORT_ERROR,
-    operation_metrics,
-)
-from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
-from ansible_collections.lockpool.git.plugins.module_utils._queue import Waiter
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
-from ansible_collections.lockpool.git.plugins.module_utils._tokens import parse_token_option
+from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.lockpool.git.plugins.module_utils._metrics import DEFAULT_JOB, HAS_PROMETHEUS_CLIENT, PROMETHEUS_CLIENT_IMPORT_ERROR
+from ansible_collections.lockpool.git.plugins.module_utils._operations import OPERATIONS
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import change_state, run_ansible_module
 
 
 def argument_spec():
@@ -354,7 +342,7 @@ def argument_spec():
         token=dict(type='raw', no_log=False),
         fair=dict(type='bool', default=True),
         to_pool=dict(type='str'),
-        state=dict(type='str', default='claimed', choices=['claimed', 'released', 'present', 'absent', 'moved']),
+        state=dict(type='str', default='claimed', choices=list(OPERATIONS)),
         metadata=dict(type='raw'),
         claimed=dict(type='bool', default=False),
         holder=dict(type='str'),
@@ -369,99 +357,17 @@ def argument_spec():
     return spec
 
 
-def lock_names(params):
-    """The ``name`` option as a list of names (empty when not given)."""
-    name = params['name']
-    if name is None:
-        return []
-    names = name if isinstance(name, list) else [name]
-    if len(names) != 1 and params['state'] not in ('claimed', 'released'):
-        raise InvalidInputError('name must be a single lock with state %s' % params['state'])
-    return names
-
-
-def lock_operation(params, request, cache):
-    """(decider, fair-queue waiter or None) for the states that work on several locks: claimed, released, moved."""
-    state, names = params['state'], lock_names(params)
-    tokens = parse_token_option(params['token'], names)
-    if state == 'released':
-        return claims.release_decider(request, names, tokens), None
-    if state == 'moved':
-        return claims.move_decider(request, names[0], params['to_pool']), None
-    selection = claims.Selection(names, params['count'], params['match'])
-    lease = lease_option(params['lease'])
-    waiter = Waiter(cache, request.pool, selection.count) if params['fair'] else None
-    return claims.claim_decider(request, selection, lease, waiter, tokens), waiter
-
-
-def lease_option(value):
-    if value is None:
-        return None
-    lease = parse_duration(value, 'lease')
-    if lease <= 0:
-        raise InvalidInputError('lease must be longer than 0s, got %r' % (value,))
-    return lease
-
-
-def single_lock_decider(params, request):
-    name = lock_names(params)[0]
-    if params['state'] == 'present':
-        data = metadata_bytes(params['metadata']) if params['metadata'] is not None else None
-        return operations.present_decider(request, name, data, params['claimed'])
-    return operations.absent_decider(request, name)
-
-
-def run_module(module, observer):
-    params = module.params
-    request = operations.Request(
-        pool=params['pool'],
-        holder=params['holder'] or default_holder(),
-        holder_given=bool(params['holder']),
-        team=params['team'],
-        force=params['force'],
-        check_mode=module.check_mode,
-        wait=params['wait'],
-        timeout=parse_duration(params['timeout'], 'timeout'),
-        poll_interval=max(parse_duration(params['retry_delay'], 'retry_delay'), 0.1),
-    )
-    with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
-        with RepoCache(remote) as cache:
-            if params['state'] in ('claimed', 'released', 'moved'):
-                decide, waiter = lock_operation(params, request, cache)
-                result = claims.execute_on_locks(cache, request, decide, waiter, params['to_pool'], observer)
-                if waiter is not None and waiter.refused:
-                    module.warn(waiter.refused)
-            else:
-                result = operations.execute(cache, request, single_lock_decider(params, request), params['name'], observer)
-    if params['state'] == 'claimed':
-        result['acquired'] = result['waiting_for'] is None and all(lock['state'] == 'claimed' for lock in result['locks'])
-        would_claim = module.check_mode and result['changed']  # check mode names the locks a real run would claim
-        if not result['acquired'] and not params['name'] and not would_claim:
-            result['lock'], result['locks'] = None, []
-    else:
-        result['acquired'] = False
-    if result['waiting_for'] is None:
-        del result['waiting_for']
-    if not module._diff:
-        del result['diff']
-    return result
-
-
-def main():
+def main(observer=None):
+    """``observer`` (a transaction.Observer) replaces the metrics; tests use it to park a run at a phase."""
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_if=[('state', 'released', ['name']), ('state', 'present', ['name']), ('state', 'absent', ['name']),
-                     ('state', 'moved', ['name', 'to_pool'])],
+        required_if=[('state', state, operation.required) for state, operation in OPERATIONS.items() if operation.required],
         supports_check_mode=True,
     )
     if module.params['prometheus_push_gateway'] and not HAS_PROMETHEUS_CLIENT:
         module.fail_json(msg=missing_required_lib('prometheus-client'), exception=str(PROMETHEUS_CLIENT_IMPORT_ERROR))
-    run_ansible_module(module, run_with_metrics)
-
-
-def run_with_metrics(module):
-    with operation_metrics(module.params, module.check_mode, module.warn) as observer:
-        return run_module(module, observer)
+    operation = OPERATIONS[module.params['state']]
+    run_ansible_module(module, functools.partial(change_state, operation_class=operation, observer=observer))
 
 
 if __name__ == '__main__':

@@ -206,12 +206,11 @@ events:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
-from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
+from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
 from ansible_collections.lockpool.git.plugins.module_utils._pool_report import report_pools
-from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import current_state, run_ansible_module
 
 
 def argument_spec():
@@ -228,13 +227,10 @@ def run_module(module):
     params = module.params
     if params['history'] < 0:
         raise InvalidInputError('history must be 0 or more, got %d' % params['history'])
-    with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
-        with RepoCache(remote) as cache:
-            snapshot = inventory.current(cache)
-            result = dict(changed=False, commit=snapshot.head,
-                          pools=report_pools(cache, snapshot, params['pool'], params['name']))
-            if params['history']:
-                result['events'] = inventory.read_events(snapshot, params['history'], params['pool'], params['name'])
+    with current_state(OptionAdapter.from_ansible_module(module)) as (cache, snapshot):
+        result = dict(changed=False, commit=snapshot.head, pools=report_pools(cache, snapshot, params['pool'], params['name']))
+        if params['history']:
+            result['events'] = inventory.read_events(snapshot, params['history'], params['pool'], params['name'])
     return result
 
 

@@ -109,15 +109,13 @@ attempts:
   type: int
 '''
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lockpool.git.plugins.module_utils import _operations as operations
-from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, remote_from_options
-from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import run_ansible_module
-from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
-from ansible_collections.lockpool.git.plugins.module_utils._reap import reap
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
+from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.lockpool.git.plugins.module_utils._operations import Reap
+from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import change_state, run_ansible_module
 
 
 def argument_spec():
@@ -132,19 +130,9 @@ def argument_spec():
     return spec
 
 
-def run_module(module):
-    params = module.params
-    request = operations.Request(pool=params['pool'], holder=params['holder'], holder_given=True, team=params['team'],
-                                 check_mode=module.check_mode, timeout=parse_duration(params['timeout'], 'timeout'))
-    older_than = parse_duration(params['older_than'], 'older_than') if params['older_than'] is not None else None
-    with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
-        with RepoCache(remote) as cache:
-            return reap(cache, request, older_than)
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    run_ansible_module(module, run_module)
+    run_ansible_module(module, functools.partial(change_state, operation_class=Reap))
 
 
 if __name__ == '__main__':

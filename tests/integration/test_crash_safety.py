@@ -3,7 +3,7 @@
 Four lanes run in parallel, two per shared cache, so later runs work on caches that earlier runs were killed
 in and push against each other. Lane N alone moves lock env-N and reads the server (with the git CLI) to
 choose a run that changes something, so every run reaches the phase it is to be killed in. Phases are hit
-with the engine's test hook (LOCKPOOL_TEST_PAUSE_AT parks the run there and says so on stderr), by a kill
+with tests/support/paused_pool_lock.py (pool_lock run with an observer that parks it there and says so on stderr), by a kill
 at a random moment of the run, and while the run waits for a lock held by someone else.
 """
 
@@ -16,20 +16,22 @@ import signal
 import subprocess
 import time
 
-from support.modules import module_command, module_env, run_module, write_module_args
+from support.modules import PYTHON, module_command, module_env, run_module, write_module_args
 from support.repos import git, make_lock_repo, pool_state
 
 LOCKS = ['env-1', 'env-2', 'env-3', 'env-4']
-PAUSE_VARIABLE = 'LOCKPOOL_TEST_PAUSE_AT'
+PAUSED_POOL_LOCK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'support', 'paused_pool_lock.py')
 # Per lane: 30 runs, 120 in all. A run killed at a random moment may finish first; so may a paused one that
 # finds nothing to change because the push of the run killed before it landed on the server after the kill.
 LANE_SCHEDULE = ['before-commit'] * 6 + ['after-commit'] * 6 + ['after-push'] * 4 + ['waiting'] * 4 + ['random'] * 10
 
 
-def start(args, env=None):
+def start(args, pause_at=None):
+    """pool_lock as Ansible runs it, in its own session; with ``pause_at``, parked at that phase of its transaction."""
     path = write_module_args(args)
-    process = subprocess.Popen(module_command('pool_lock', path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=module_env(env), start_new_session=True)
+    command = module_command('pool_lock', path) if pause_at is None else [PYTHON, PAUSED_POOL_LOCK, pause_at, path]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=module_env(), start_new_session=True)
     process.args_path = path
     return process
 
@@ -83,7 +85,7 @@ class Lane(object):
             process = start(self.change())
             time.sleep(self.random.uniform(0.05, 0.6))
         else:
-            process = start(self.change(), env={PAUSE_VARIABLE: phase})
+            process = start(self.change(), pause_at=phase)
             if not reached_pause(process):
                 kill(process)
                 return 'finished first'

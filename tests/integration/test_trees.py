@@ -1,9 +1,9 @@
 """The trees the engine reads and writes in process, without git, are what git reads and writes.
 
 A pool reads as the lock files ``git ls-tree`` lists. Each row of EDITS makes its edits with
-RepoCache.write_commit and, on the same base, with ``git read-tree``, ``update-index --index-info`` and
-``write-tree`` in a temporary index (what the engine ran before): the trees must be the same object, so
-they are the same bytes at every level.
+_layout.tree_changes and RepoCache.write_commit and, on the same base, with ``git read-tree``,
+``update-index --index-info`` and ``write-tree`` in a temporary index (what the engine ran before): the
+trees must be the same object, so they are the same bytes at every level.
 """
 
 import os
@@ -24,6 +24,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     Write,
     new_pool_edits,
     read_pool,
+    tree_changes,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 
@@ -98,6 +99,14 @@ def plumbing_tree(cache, base, edits, index):
     return git_bytes(cache.path, 'write-tree', env=env).decode().strip()
 
 
+def pool_at(cache, head, pool):
+    return read_pool(cache.tree_entries, cache.root_tree(head), pool)
+
+
+def commit_edits(cache, head, edits, message, author):
+    return cache.write_commit(head, tree_changes(edits, cache.store_blob), message, author)
+
+
 def every_file(cache, head):
     return [Delete(path) for path in git_bytes(cache.path, 'ls-tree', '-r', '--name-only', head).decode().split('\n') if path]
 
@@ -111,7 +120,7 @@ def test_a_pool_reads_as_the_lock_files_git_lists(cache):
             mode, kind, sha = info.split()
             listed[path.rsplit('/', 1)[1]] = (mode, kind, sha)
 
-    pool = read_pool(cache.commit(head).tree, 'aws')
+    pool = pool_at(cache, head, 'aws')
 
     assert {name: ('%o' % lock.mode, 'blob', lock.sha) for name, lock in pool.unclaimed.items()} == dict(
         (name, listed[name]) for name in ('env-1', 'env-2', 'exec-lock', 'zoë'))
@@ -149,11 +158,11 @@ def test_the_tree_written_in_process_is_the_one_git_writes(cache, tmp_path, name
     head = cache.local_head()
 
     def lock(pool, lock_name):
-        return read_pool(cache.commit(head).tree, pool).find(lock_name)
+        return pool_at(cache, head, pool).find(lock_name)
 
     edits = EDITS[name](lock, cache, head)
 
-    commit = cache.write_commit(head, edits, 'claiming: env-1\n\nLock-Holder: alice\n', 'alice')
+    commit = commit_edits(cache, head, edits, 'claiming: env-1\n\nLock-Holder: alice\n', 'alice')
 
     assert git('rev-parse', commit + '^{tree}', cwd=cache.path).strip() == plumbing_tree(cache, head, edits, str(tmp_path / 'index'))
     git('fsck', '--strict', cwd=cache.path)  # every object in the cache, the new ones included
@@ -162,9 +171,9 @@ def test_the_tree_written_in_process_is_the_one_git_writes(cache, tmp_path, name
 def test_the_commit_says_who_and_why_on_its_base(cache):
     head = cache.local_head()
     message = 'claiming: env-1\n\nLock-Holder: alice\nLock-Pool: aws\n'
-    lock = read_pool(cache.commit(head).tree, 'aws').find('env-1')
+    lock = pool_at(cache, head, 'aws').find('env-1')
 
-    commit = cache.write_commit(head, [Move(lock, 'aws/claimed/env-1')], message, 'alice')
+    commit = commit_edits(cache, head, [Move(lock, 'aws/claimed/env-1')], message, 'alice')
 
     headers, _blank, body = git_bytes(cache.path, 'cat-file', 'commit', commit).decode().partition('\n\n')
     lines = headers.split('\n')
@@ -180,20 +189,20 @@ def test_the_author_name_is_the_one_git_writes(cache, holder):
     tree = git('rev-parse', head + '^{tree}', cwd=cache.path).strip()
     by_git = git_bytes(cache.path, 'commit-tree', tree, '-m', 'x', env={'GIT_AUTHOR_NAME': holder}).decode().strip()
 
-    commit = cache.write_commit(head, [], 'x', holder)
+    commit = cache.write_commit(head, {}, 'x', holder)
 
     assert git('log', '-1', '--format=%an', commit, cwd=cache.path) == git('log', '-1', '--format=%an', by_git, cwd=cache.path)
 
 
 def test_a_holder_git_would_refuse_as_author_is_refused(cache):
     with pytest.raises(InvalidInputError, match='only punctuation and spaces'):
-        cache.write_commit(cache.local_head(), [], 'x', '. ,')
+        cache.write_commit(cache.local_head(), {}, 'x', '. ,')
 
 
 def test_the_cache_head_moves_only_when_a_push_lands(cache, repo):
     head = cache.local_head()
-    lock = read_pool(cache.commit(head).tree, 'aws').find('env-1')
-    commit = cache.write_commit(head, [Move(lock, 'aws/claimed/env-1')], 'claiming: env-1\n', 'alice')
+    lock = pool_at(cache, head, 'aws').find('env-1')
+    commit = commit_edits(cache, head, [Move(lock, 'aws/claimed/env-1')], 'claiming: env-1\n', 'alice')
     assert cache.local_head() == head
 
     with cache.exclusive():

@@ -5,6 +5,7 @@ repository with the git CLI afterwards.
 """
 
 import json
+import re
 import threading
 
 import yaml
@@ -195,6 +196,33 @@ def test_role_arguments_are_validated_against_the_argument_specs(aws_repo, tmp_p
     assert completed.returncode == 2
     assert 'missing required arguments: pool_lock_pool' in completed.stdout
     assert commit_count(aws_repo) == 1
+
+
+# -- connection options -------------------------------------------------------------------------
+
+def module_invocations(stdout):
+    """The arguments of every module run that ``ansible-playbook -vvv`` printed, in order."""
+    results = [json.loads(block) for block in re.findall(r'^\w+: \[[^\]\n]+\] => (\{$.*?^\})$', stdout, re.M | re.S)]
+    return [result['invocation']['module_args'] for result in results if 'invocation' in result]
+
+
+def test_the_role_hands_git_config_to_the_claim_and_the_release(aws_repo, tmp_path):
+    # The repository is reachable only through git_config's url.<repo>.insteadOf.
+    via_git_config = role_vars('locks:', tmp_path, pool_lock_name='env-1',
+                               pool_lock_git_config={'url.%s.insteadOf' % aws_repo: 'locks:'})
+    completed = run(write_play(tmp_path, RECORD_LOCK, via_git_config), tmp_path)
+    assert completed.returncode == 0, completed.stdout
+    assert recorded(tmp_path)['state'] == 'claimed'
+    assert last_message(aws_repo).splitlines()[0] == 'unclaiming: env-1'
+    assert pool_state(aws_repo, 'aws') == {'claimed': [], 'unclaimed': ['env-1', 'env-2']}
+
+
+def test_the_role_hands_ssl_verify_to_the_claim_and_the_release(aws_repo, tmp_path):
+    play = write_play(tmp_path, RECORD_LOCK, role_vars(aws_repo, tmp_path, pool_lock_name='env-1', pool_lock_ssl_verify=False))
+    completed = run_playbook(play, extra_vars={'record': str(tmp_path / 'lock.json')}, verbosity=3)
+    assert completed.returncode == 0, completed.stdout
+    lock_tasks = [args for args in module_invocations(completed.stdout) if args.get('pool') == 'aws']
+    assert [(args['state'], args['ssl_verify']) for args in lock_tasks] == [('claimed', False), ('released', False)]
 
 
 # -- check mode ---------------------------------------------------------------------------

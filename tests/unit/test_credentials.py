@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote, url_secrets
 from ansible_collections.lockpool.git.plugins.module_utils._credentials import Credentials
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import diagnose
+from ansible_collections.lockpool.git.plugins.module_utils._git_command import diagnose
 
 KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----'
 KNOWN_HOSTS = '[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n'

@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: lockpool.git contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How the runs on this machine that share one cache coordinate, through files beside it.
+
+A file lock (flock) lets one run at a time update the cache's refs. A run that pushed
+announces the branch's new head in a file that the runs waiting here watch, so they
+see a push from this machine without asking the server. A view of the server's refs,
+read by one run, serves the others for a while.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import random
+import time
+
+from ansible_collections.lockpool.git.plugins.module_utils._errors import LockTimeoutError
+
+LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
+
+
+class MachineCoordination(object):
+    """The files the runs on this machine share about the cache at ``path`` (``<key>.git``) and its ``branch``."""
+
+    def __init__(self, path, branch):
+        self.path = path
+        base = os.path.splitext(path)[0]
+        self._lock_path = path + '.lock'
+        self._head_path = '%s.%s.head' % (base, hashlib.sha256(branch.encode('utf-8')).hexdigest()[:12])
+        self._view_path = base + '.refs-view'
+
+    # -- the cache's lock -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def exclusive(self, deadline=None):
+        """Hold the machine-wide lock on the cache; waiting for it gives up at ``deadline`` (monotonic, None = never)."""
+        with self._holding(self._lock_path, deadline):
+            self._remove_stale_ref_locks()
+            yield
+
+    @contextlib.contextmanager
+    def _holding(self, lock_path, deadline):
+        with open(lock_path, 'a') as handle:
+            self._lock(handle, deadline)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock(self, handle, deadline):
+        if deadline is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            return
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError('gave up waiting for the cache %s: another run on this machine kept it busy' % self.path)
+            time.sleep(random.uniform(0.005, 0.02))
+
+    def _remove_stale_ref_locks(self):
+        """A run killed during an update leaves ``*.lock`` files; we hold the cache lock, so they are stale."""
+        ref_dir = os.path.join(self.path, 'refs', 'lockpool')
+        for directory, _dirs, files in os.walk(ref_dir):
+            for name in files:
+                if name.endswith('.lock'):
+                    os.unlink(os.path.join(directory, name))
+        packed = os.path.join(self.path, 'packed-refs.lock')
+        if os.path.exists(packed):
+            os.unlink(packed)
+
+    # -- announcements of changes ---------------------------------------------------
+
+    def announce(self, sha):
+        """Tell runs waiting on this machine that the branch moved to ``sha``."""
+        _write_atomically(self._head_path, sha)
+
+    def announced(self):
+        """The last change announced on this machine; read it under exclusive() to wait from that state."""
+        try:
+            with open(self._head_path) as handle:
+                return handle.read().strip()
+        except (IOError, OSError):
+            return None
+
+    def wait_for_announcement(self, since, until, clock=time.monotonic, sleep=time.sleep):
+        """True as soon as a change other than the announcement ``since`` is announced; False once ``until``
+        (monotonic, None = never) passes without one. Looks every LOCAL_POLL seconds."""
+        while True:
+            if self.announced() != since:
+                return True
+            if until is not None and clock() >= until:
+                return False
+            remaining = LOCAL_POLL if until is None else max(0.0, min(LOCAL_POLL, until - clock()))
+            sleep(remaining * random.uniform(0.8, 1.2))
+
+    # -- the shared view of the server's refs ---------------------------------------
+
+    def shared_refs(self, prefix, max_age, read, deadline=None):
+        """``read(prefix)``, the server's refs under ``prefix``, or what it returned to a run on this machine
+        at most ``max_age`` seconds ago: the many waiters one release wakes ask the server once, not each."""
+        with self._holding(self._view_path + '.lock', deadline):
+            view = self._view()
+            if view.get('prefix') == prefix and 0 <= time.time() - view.get('read_at', 0) <= max_age:
+                return view['refs']
+            refs = read(prefix)
+            _write_atomically(self._view_path, json.dumps(dict(prefix=prefix, read_at=time.time(), refs=refs)))
+            return refs
+
+    def _view(self):
+        try:
+            with open(self._view_path) as handle:
+                view = json.load(handle)
+            return view if isinstance(view, dict) else {}
+        except (IOError, OSError, ValueError):
+            return {}
+
+
+def _write_atomically(path, text):
+    temporary = '%s.%d' % (path, os.getpid())
+    with open(temporary, 'w') as handle:
+        handle.write(text)
+    os.rename(temporary, path)
