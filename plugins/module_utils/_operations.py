@@ -378,6 +378,9 @@ class Claim(Operation):
         request, pool = self.request, snapshot.pool(self.request.pool)
         if self.selection.names:
             lock_files = [existing_lock(snapshot, request.pool, name) for name in self.selection.names]
+            for lock_file in lock_files:  # a token says this is a renewal: of a claim that must still be current
+                if lock_file.name in self.tokens:
+                    check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew')
             others = [lock_file for lock_file in lock_files
                       if lock_file.state == CLAIMED and not _held_by_requester(request, snapshot, lock_file)]
             if others:
@@ -415,9 +418,6 @@ class Claim(Operation):
 
     def _renewal(self, snapshot, lock_files):
         request = self.request
-        for lock_file in lock_files:
-            if lock_file.name in self.tokens:
-                check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew')
         view = _view(request.pool, [lock_file.name for lock_file in lock_files], CLAIMED, request.holder)
         if self.lease is None:
             return transaction.nothing(lock_files, view)

@@ -122,6 +122,7 @@ def run(cache, operation, check_mode=False, wait_for_lock=True, timeout=0, poll_
             observer.race_lost()
             deadline.check('the push kept losing races (%d lost)' % races)
             race_backoff(races)
+            use_cache = False  # the race proved the cache's state stale
         elif decision.kind == WAIT and wait_for_lock and not check_mode:
             woken_locally, spent = _wait(cache, operation, attempt, poll_interval, deadline, observer)
             use_cache = woken_locally

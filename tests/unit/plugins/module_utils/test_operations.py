@@ -242,7 +242,6 @@ def test_a_renewal_with_the_current_token_renews(cache, server, clock):
     assert decide(cache, claim(clock, name='env-1', lease='1h', token=3)).kind == CHANGE
 
 
-@pytest.mark.xfail(strict=True, reason='bug: a claim given a token claims a free lock afresh (new token) instead of refusing: the claim is over')
 def test_a_renewal_with_a_token_is_refused_once_that_claim_is_over_and_the_lock_free(cache, server, clock):
     claimed_by(server, 'alice', 'env-1', token=3)
     released_by(server, 'reaper', 'env-1')

@@ -133,18 +133,12 @@ def test_a_lost_race_is_retried_on_fresh_state_and_counted(cache, server, clock,
     assert server.log()[1] == 'another writer was faster\n'  # ours is on top of the winner's
 
 
-STALE_CACHE_RETRY = ('bug: after a lost race the next attempt decides on the cache again (use_cache stays True), which the race just '
-                     'proved stale: one more commit and push, certain to lose, neither counted as a race nor paused after')
-
-
-@pytest.mark.xfail(strict=True, reason=STALE_CACHE_RETRY)
 def test_the_attempt_after_a_lost_race_is_decided_on_fetched_state(cache, server, clock):
     server.lose_next_push()
     run(cache, claim(clock, name='env-1'))
     assert (cache.count('fetch'), cache.count('push')) == (2, 2)
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_CACHE_RETRY)
 def test_each_lost_race_is_counted_and_paused_after_until_the_push_lands(cache, server, clock, pauses):
     server.lose_next_push(times=3)
     outcome = run(cache, claim(clock, name='env-1'))
