@@ -134,9 +134,13 @@ class GitObjects(object):
 
     # -- history --------------------------------------------------------------------
 
-    def last_commit(self, head, path):
-        """The newest commit at or before ``head`` that changed ``path``, as CommitInfo, or None."""
-        return self.newest_commit([head], [path])
+    def added_by(self, head, path):
+        """The newest commit at or before ``head`` that added ``path``, as CommitInfo, or None."""
+        walk = self.history(head, [path], added_only=True)
+        try:
+            return next(walk, None)
+        finally:
+            walk.close()
 
     def newest_commit(self, revisions, paths=(), pattern=None):
         """The newest commit of ``revisions`` (git log's range syntax) that changed one of ``paths`` (any

@@ -22,6 +22,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._timestamps import pa
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import current_token, lock_id
 
 TRAILER_LEASE = 'Lock-Lease-Expires'
+
+
 def lease_trailer(pool, name, expires_at):
     return lock_trailer(TRAILER_LEASE, lock_id(pool, name), utc_text(int(expires_at)))
 
@@ -30,7 +32,7 @@ def lease_expiry(snapshot, lock_file):
     """When the lease of the claimed ``lock_file`` ends (epoch seconds), or None when its claim has no lease."""
     if lock_file.state != 'claimed':
         return None
-    claim = snapshot.last_commit(lock_file.path)
+    claim = snapshot.added_by(lock_file.path)
     if claim is None:
         return None
     ident = lock_id(lock_file.pool, lock_file.name)

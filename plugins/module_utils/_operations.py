@@ -32,7 +32,9 @@ from ansible_collections.lockpool.git.plugins.module_utils import _transaction a
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, NotHolderError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT, existing_lock
-from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits
+from ansible_collections.lockpool.git.plugins.module_utils._layout import (
+    CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits,
+)
 from ansible_collections.lockpool.git.plugins.module_utils._leases import lease_expiry, lease_trailer
 from ansible_collections.lockpool.git.plugins.module_utils._message import format_message, lock_trailer, parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes, metadata_text, parse_metadata
@@ -374,8 +376,9 @@ class Claim(Operation):
             return None
         return self.waiter.wanted_ahead()
 
-    def decide(self, snapshot, wanted_ahead):
-        request, pool = self.request, snapshot.pool(self.request.pool)
+    def decide(self, snapshot, outside):
+        """``outside``: how many locks the fair queue's earlier waiters want (None: not fair)."""
+        request, pool, wanted_ahead = self.request, snapshot.pool(self.request.pool), outside
         if self.selection.names:
             lock_files = [existing_lock(snapshot, request.pool, name) for name in self.selection.names]
             for lock_file in lock_files:  # a token says this is a renewal: of a claim that must still be current
@@ -559,7 +562,7 @@ class Reap(Operation):
 
     def _staleness(self, snapshot, lock_file, now):
         """Why the claim of ``lock_file`` is stale ('lease-expired' or 'older-than'), with what we know of it; None if it is not."""
-        claim = snapshot.last_commit(lock_file.path)
+        claim = snapshot.added_by(lock_file.path)
         event = parse_message(claim.message, claim.author) if claim else None
         expiry = lease_expiry(snapshot, lock_file)
         found = dict(name=lock_file.name, holder=event.holder if event else None, team=event.team if event else None,

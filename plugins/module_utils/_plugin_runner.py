@@ -74,4 +74,3 @@ def change_state(module, operation_class, observer=None):
     if not module._diff:
         del result['diff']
     return result
-

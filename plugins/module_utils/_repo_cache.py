@@ -136,7 +136,7 @@ class RepoCache(object):
     store_blob = _objects_method('store_blob')
     write_commit = _objects_method('write_commit')
     commit_info = _objects_method('commit_info')
-    last_commit = _objects_method('last_commit')
+    added_by = _objects_method('added_by')
     newest_commit = _objects_method('newest_commit')
     history = _objects_method('history')
 

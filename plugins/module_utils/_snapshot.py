@@ -23,14 +23,15 @@ class Snapshot(object):
 
     @classmethod
     def after_push(cls, cache, outcome):
-        """The branch at the commit ``outcome`` pushed. For each lock it moved, that commit is the newest
-        change and the add, so describing those locks needs no history walk (read in process, no git run)."""
+        """The branch at the commit ``outcome`` pushed. For each lock it moved, that commit is the add,
+        so describing those locks needs no history walk (read in process, no git run)."""
         snapshot = cls(cache, outcome.commit)
         moves = [edit for edit in outcome.decision.edits if isinstance(edit, Move)]
         snapshot.made = cache.commit_info(outcome.commit, [change for move in moves
                                                            for change in (('D', move.source.path), ('A', move.target))])
-        for _status, path in snapshot.made.changes:
-            snapshot._answers[('last_commit', path)] = snapshot.made
+        for status, path in snapshot.made.changes:
+            if status == 'A':
+                snapshot._answers[('added_by', path)] = snapshot.made
         return snapshot
 
     @property
@@ -64,6 +65,7 @@ class Snapshot(object):
             self._answers[key] = compute()
         return self._answers[key]
 
-    def last_commit(self, path):
-        """The newest commit at or before this snapshot that changed ``path``."""
-        return self.remember(('last_commit', path), lambda: self.cache.last_commit(self.head, path))
+    def added_by(self, path):
+        """The newest commit at or before this snapshot that added ``path``: for a claimed lock, its claim (an update
+        of the lock's metadata by its holder changes the file, not the claim)."""
+        return self.remember(('added_by', path), lambda: self.cache.added_by(self.head, path))

@@ -41,7 +41,7 @@ def current_token(snapshot, lock_file):
     """The token of the claim that holds ``lock_file`` now; None when unclaimed or claimed without one (Concourse)."""
     if lock_file.state != 'claimed':
         return None
-    claim = snapshot.last_commit(lock_file.path)
+    claim = snapshot.added_by(lock_file.path)
     return _recorded_token(claim.message, lock_file.pool, lock_file.name) if claim else None
 
 

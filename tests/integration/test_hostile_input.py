@@ -31,9 +31,9 @@ def lock_in_both_directories(repo):
 
 
 def pool_with_neither_half(repo):
-    commit_to(repo, 'both halves removed by hand', [('write', 'aws/README', 'not a pool any more\n'),
-                                                   ('rm', 'aws/claimed/.gitkeep'), ('rm', 'aws/unclaimed/.gitkeep'),
-                                                   ('rm', 'aws/unclaimed/env-1'), ('rm', 'aws/unclaimed/env-2')])
+    commit_to(repo, 'both halves removed by hand', [
+        ('write', 'aws/README', 'not a pool any more\n'), ('rm', 'aws/claimed/.gitkeep'), ('rm', 'aws/unclaimed/.gitkeep'),
+        ('rm', 'aws/unclaimed/env-1'), ('rm', 'aws/unclaimed/env-2')])
 
 
 def lock_that_is_a_symbolic_link(repo):

@@ -212,7 +212,7 @@ def test_moving_a_lock_that_is_in_neither_pool_fails(two_pools, cache_dir):
 
 def test_a_symbolic_link_in_a_pool_is_named_for_what_it_is(tmp_path, cache_dir):
     repo = make_repo_of_files(tmp_path / 'bare.git', {'p/unclaimed/e1': 'a\n', 'p/unclaimed/link': ('symlink', 'e1'),
-                                                     'p/claimed/.gitkeep': ''})
+                                                      'p/claimed/.gitkeep': ''})
     args = connection(repo, cache_dir)
     before = refs(repo)
     result = pool_lock(args, name='link', holder='alice')
@@ -244,7 +244,7 @@ def test_an_empty_repository_says_how_to_start_it(tmp_path, cache_dir):
 
 def test_reading_every_pool_shows_a_broken_pools_problem_and_the_other_pools(tmp_path, cache_dir):
     repo = make_repo_of_files(tmp_path / 'bare.git', {'aws/unclaimed/env-1': 'a\n', 'aws/claimed/.gitkeep': '',
-                                                     'bad/unclaimed/x': 'a\n', 'bad/claimed/x': 'copy\n'})
+                                                      'bad/unclaimed/x': 'a\n', 'bad/claimed/x': 'copy\n'})
     result = info(connection(repo, cache_dir, pool=None))
     assert not result.get('failed'), result
     assert result['pools']['aws']['available'] == 1 and result['pools']['aws']['problems'] == []
@@ -254,7 +254,7 @@ def test_reading_every_pool_shows_a_broken_pools_problem_and_the_other_pools(tmp
 
 def test_a_pool_whose_half_is_a_file_is_shown_with_its_problem_among_the_others(tmp_path, cache_dir):
     repo = make_repo_of_files(tmp_path / 'bare.git', {'aws/unclaimed/env-1': 'a\n', 'bad/claimed': 'a file\n',
-                                                     'bad/unclaimed/x': 'a\n'})
+                                                      'bad/unclaimed/x': 'a\n'})
     result = info(connection(repo, cache_dir, pool=None))
     assert result['pools']['aws']['available'] == 1
     assert result['pools']['bad'] == dict(available=0, claimed=0, locks=[], queue=[],

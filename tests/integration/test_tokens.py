@@ -73,3 +73,13 @@ def test_a_moved_lock_keeps_counting_in_its_new_pool(aws_repo, lock_args):
     token = pool_lock(lock_args, name='env-1', holder='alice')['lock']['token']
     pool_lock(lock_args, name='env-1', holder='alice', state='moved', to_pool='gcp')
     assert pool_lock(dict(lock_args, pool='gcp'), name='env-1', holder='bob')['lock']['token'] == token + 1
+
+
+def test_the_holders_update_of_its_locks_metadata_keeps_the_claims_token_and_lease(aws_repo, lock_args):
+    claimed = pool_lock(lock_args, name='env-1', holder='alice', lease='1h')['lock']
+    updated = pool_lock(lock_args, name='env-1', holder='alice', state='present', metadata='region: moved\n')
+    assert updated['changed']
+    assert (updated['lock']['token'], updated['lock']['expires_at']) == (claimed['token'], claimed['expires_at'])
+    released = pool_lock(lock_args, name='env-1', holder='alice', state='released', token=claimed['token'])
+    assert not released.get('failed'), released
+    assert released['changed']

@@ -387,9 +387,9 @@ class FakeRepoCache(object):
         self._call('commit_info')
         return self._objects.info(sha, changes)
 
-    def last_commit(self, head, path):
-        self._call('last_commit')
-        return self._newest([head], [path], None)
+    def added_by(self, head, path):
+        self._call('added_by')
+        return next(iter(self._history(head, [path], True)), None)
 
     def newest_commit(self, revisions, paths=(), pattern=None):
         self._call('newest_commit')

@@ -60,7 +60,7 @@ def test_newest_commit_reads_a_range_and_greps_each_line(cache, server):
     assert cache.newest_commit([head], (), '^Lease: p/a [^ ]+$').sha == second
     assert cache.newest_commit(['%s..%s' % (first, head)], (), '^Lease: p/a 1$') is None
     assert cache.newest_commit([head], (), '^Lease: p/a 2.Other') is None  # a line, not the message
-    assert cache.last_commit(head, 'p/unclaimed/a').message == 'set up\n'
+    assert cache.added_by(head, 'p/unclaimed/a').message == 'set up\n'
 
 
 def test_a_push_that_is_not_a_fast_forward_loses_and_changes_nothing(cache, server):

@@ -509,8 +509,6 @@ def test_a_reap_with_nothing_stale_changes_nothing_and_found_nothing(cache, serv
     assert decision.kind == NOTHING and decision.found == [] and decision.edits == ()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the holder's metadata update of its claimed lock hides the claim's token and lease "
-                                       '(they are read from the last commit that changed the file, now the update)')
 def test_the_holders_metadata_update_keeps_its_claims_token_and_lease(cache, server, clock):
     claimed_by(server, 'alice', 'env-1', token=5, lease_until=clock() + 600)
     land(cache, Present(request(), dict(name='env-1', metadata='x: 1\n')))
