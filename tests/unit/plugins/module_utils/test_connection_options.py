@@ -67,6 +67,9 @@ def role_options(*variable_sets):
     """What the role's lock tasks get as module defaults, for each set of the caller's variables."""
     completed = subprocess.run([sys.executable, '-c', RENDER_ROLE_OPTIONS, os.path.join(ROLE, 'vars', 'main.yml'),
                                 json.dumps(variable_sets)], capture_output=True, text=True, check=False)
+    if "No module named 'ansible." in completed.stderr:
+        # ansible-test units gives module_utils tests ansible-core's module side only; make test has the controller.
+        pytest.skip('rendering the role needs ansible-core\'s controller code (DataLoader, Templar)')
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout)
 
