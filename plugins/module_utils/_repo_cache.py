@@ -152,14 +152,7 @@ class RepoCache(object):
     def remote_head(self):
         """The branch's commit on the server right now (one cheap round trip), or None if absent."""
         ref = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network(['ls-remote', '--end-of-options', self.remote.url, ref])
-        if status != 0:
-            raise self._git.network_error('read', err)
-        for line in out.splitlines():
-            sha, _sep, name = line.partition('\t')
-            if name == ref:
-                return sha
-        return None
+        return self._ls_remote(ref).get(ref)
 
     def remote_refs(self, prefix, max_age=None):
         """{ref name: sha} of the server's refs under ``prefix`` (one ls-remote round trip).
@@ -172,15 +165,15 @@ class RepoCache(object):
         return self._machine.shared_refs(prefix, max_age, self._read_remote_refs, self.deadline)
 
     def _read_remote_refs(self, prefix):
-        status, out, err = self._network(['ls-remote', '--end-of-options', self.remote.url, prefix + '*'])
+        return dict((name, sha) for name, sha in self._ls_remote(prefix + '*').items() if name.startswith(prefix))
+
+    def _ls_remote(self, pattern):
+        """{ref name: sha} of the server's refs that ``git ls-remote`` matches with ``pattern``."""
+        status, out, err = self._network(['ls-remote', '--end-of-options', self.remote.url, pattern])
         if status != 0:
             raise self._git.network_error('read', err)
-        refs = {}
-        for line in out.splitlines():
-            sha, _sep, name = line.partition('\t')
-            if name.startswith(prefix):
-                refs[name] = sha
-        return refs
+        listed = (line.split('\t', 1) for line in out.splitlines() if '\t' in line)
+        return dict((name, sha) for sha, name in listed)
 
     def fetch(self):
         """Bring the branch into the cache; returns its commit sha, or None when the repository is empty (it has
@@ -191,7 +184,7 @@ class RepoCache(object):
             if "couldn't find remote ref" in err:
                 if self._is_empty():
                     return None
-                raise self._missing_branch_error()
+                raise self._missing_branch_error(empty=False)
             if shows_damage(err):
                 raise self._git.damaged('git fetch', err)
             raise self._git.network_error('fetch', err)
@@ -214,8 +207,9 @@ class RepoCache(object):
         """True when the server has no branch at all (a repository made with ``git init --bare``)."""
         return not self._read_remote_refs('refs/heads/')
 
-    def _missing_branch_error(self):
-        if self._is_empty():
+    def _missing_branch_error(self, empty=None):
+        """What to say of a branch the server does not have; ``empty``: whether it has no branch at all, when known."""
+        if self._is_empty() if empty is None else empty:
             return RepositoryError("lock repository %s is empty (it has no branch '%s' yet): add a lock with "
                                    "lockpool.git.pool_lock state=present, which creates the branch and the pool"
                                    % (self.remote.display_url, self.remote.branch))
