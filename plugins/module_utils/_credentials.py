@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
 import re
 import shlex
@@ -51,6 +52,37 @@ _GIT_CONFIG_KEY = re.compile(r'^[A-Za-z0-9-]+(\.[^\n\x00]+)?\.[A-Za-z][A-Za-z0-9
 _GIT_CONFIG_SCALARS = (str, int, float, bool)
 
 
+DIRECTORY_PREFIX = 'lockpool-credentials-'
+_LEFT_BEHIND = re.compile(r'^%s(?P<pid>\d+)-' % re.escape(DIRECTORY_PREFIX))
+
+
+def sweep_left_behind(parent=None):
+    """Remove the credential directories of runs that are gone: a run killed by SIGKILL cannot remove its own, so
+    the next run on the machine does (each directory is named after the process that made it, and is its owner's)."""
+    parent = parent or tempfile.gettempdir()
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        match = _LEFT_BEHIND.match(name)
+        path = os.path.join(parent, name)
+        if match and int(match.group('pid')) != os.getpid() and not _running(int(match.group('pid'))):
+            try:
+                if os.lstat(path).st_uid == os.getuid():
+                    shutil.rmtree(path, ignore_errors=True)
+            except OSError:
+                pass
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
 class Credentials(object):
     """The connection options that are about trust and identity, turned into ``env`` for git."""
 
@@ -77,7 +109,8 @@ class Credentials(object):
 
     def _private_file(self, name, text, mode=stat.S_IRUSR | stat.S_IWUSR):
         if self.directory is None:
-            self.directory = tempfile.mkdtemp(prefix='lockpool-credentials-')
+            sweep_left_behind()
+            self.directory = tempfile.mkdtemp(prefix='%s%d-' % (DIRECTORY_PREFIX, os.getpid()))
         path = os.path.join(self.directory, name)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(descriptor, 'w') as handle:

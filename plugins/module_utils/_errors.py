@@ -50,3 +50,11 @@ class CacheDamagedError(RepositoryError):
 
 class PushRejectedError(RepositoryError):
     """The server refused a push for a reason other than a lost race."""
+
+
+class TaskStoppedError(LockpoolError):
+    """The task was stopped (a signal, or its controller is gone) before it was done; it claimed nothing."""
+
+
+class JobSystemError(LockpoolError):
+    """A job system (AWX, Concourse) could not tell whether a job still runs; its message names neither token nor secret."""

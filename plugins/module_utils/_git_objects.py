@@ -175,6 +175,11 @@ class GitObjects(object):
         """
         return self._log((['--diff-filter=A'] if added_only else []) + [head, '--'] + list(paths))
 
+    def matching(self, revisions, pattern):
+        """The commits of ``revisions`` (git log's range syntax) with a message line matching the extended regular
+        expression ``pattern``, newest first, as CommitInfo; a generator, as ``history``."""
+        return self._log(['-E', '--grep=' + pattern] + list(revisions) + ['--'])
+
     def _log(self, log_args):
         """CommitInfo of each commit ``git log --name-status <log_args>`` lists, as git lists it."""
         with self._runner.local_fields('git log', ['log', '--no-renames', '-z', '--name-status', _LOG_FORMAT] + log_args) as fields:

@@ -19,8 +19,8 @@ import time
 from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError, PoolNotFoundError
-from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED
-from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields
+from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, claimed_lock
+from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields, takeover_of, takeover_pattern
 from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
@@ -56,20 +56,40 @@ def current(cache):
 # -- origins ------------------------------------------------------------------------
 
 def origins(snapshot, lock_files):
-    """{path: Origin} for each lock file: the newest commit that added its path. One history walk."""
+    """{path: Origin} for each lock file: the newest commit that added its path, or for a claimed lock a later claim
+    that took it over (_snapshot.Snapshot.added_by). One history walk, and one look for takeovers after it."""
     wanted = set(lock_file.path for lock_file in lock_files)
     found = {}
     if not wanted:
         return found
+    oldest_claim = None
     walk = snapshot.cache.history(snapshot.head, _pathspec(lock_files), added_only=True)
     with contextlib.closing(walk):
         for commit in walk:
             for _status, path in commit.changes:
                 if path in wanted and path not in found:
                     found[path] = _origin(commit)
+                    oldest_claim = commit.sha if claimed_lock(path) else oldest_claim
             if len(found) == len(wanted):
                 break
+    for path in _maybe_taken_over(snapshot, oldest_claim, found):
+        found[path] = _origin(snapshot.added_by(path))
     return found
+
+
+def _maybe_taken_over(snapshot, oldest_claim, found):
+    """The claimed paths of ``found`` that a takeover after the oldest of their claims names (rare: one git run)."""
+    if oldest_claim is None or oldest_claim == snapshot.head:
+        return []
+    locks = dict((claimed_lock(path), path) for path in found if claimed_lock(path))
+    named = set()
+    for pool in set(pool for pool, _name in locks):
+        takeovers = snapshot.cache.matching(['%s..%s' % (oldest_claim, snapshot.head)], takeover_pattern(pool))
+        with contextlib.closing(takeovers):
+            for commit in takeovers:
+                named.update(path for (lock_pool, name), path in locks.items()
+                             if lock_pool == pool and takeover_of(commit.message, pool, name))
+    return sorted(named)
 
 
 def origin(snapshot, lock_file):

@@ -50,6 +50,12 @@ def lock_path(pool, state, name):
     return '%s/%s/%s' % (pool, state, name)
 
 
+def claimed_lock(path):
+    """(pool, lock) of a path in a pool's claimed half, or None for any other path."""
+    parts = path.split('/')
+    return (parts[0], parts[2]) if len(parts) == 3 and parts[1] == CLAIMED and parts[2] != KEEP_FILE else None
+
+
 def new_pool_edits(pool):
     """The edits that create an empty pool, as Concourse users create one by hand."""
     return [Write(lock_path(pool, state, KEEP_FILE), b'', FILE_MODE) for state in STATES]

@@ -1,35 +1,110 @@
 # -*- coding: utf-8 -*-
 # Copyright: lockpool.git contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Leases: how long a claim is meant to last, recorded in commit trailers, never in lock files.
+"""Leases: how long a claim is meant to last, and renewals that cost other claimers nothing.
 
 A claim with a lease records ``Lock-Lease-Expires: <pool>/<lock> <ISO 8601 UTC>``.
-A renewal is a commit with no file change (subject ``renewing: <lock>``) that
-records the new expiry: it moves the branch but touches no pool directory, so
-Concourse's ``check`` does not see it and the lock's holder (read from the last
-commit that changed the lock's file) stays the claim's. The lease in force is the
-one recorded by the newest renewal made after the claim, else by the claim itself.
+A renewal is a ref outside the branch,
+``refs/lockpool/leases/<branch>/<pool>/<lock>/<token>-<expires s>`` (names
+percent-encoded as the fair queue's), pointing at the claim's commit: it never moves
+the branch, so no claimer's push ever races with it, and Concourse never sees it.
+It applies to the claim with that fencing token only, so a renewal that outlives its
+claim means nothing. Where the server refuses such refs, a renewal is a commit with no
+file change (subject ``renewing: <lock>``) that records the new expiry, as before.
+
+The lease in force is the latest of: the claim's, the newest renewal commit's after the
+claim, and the renewal refs of the claim's token. A claim whose lease has expired is
+free: the next claim takes it over (see _operations.Claim). Expiry compares with the
+reader's clock, so machines must agree on the time to within a renewal interval.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import time
+from urllib.parse import unquote
 
+from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
+from ansible_collections.lockpool.git.plugins.module_utils._queue import ref_component
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import parse_utc, utc_text
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import current_token, lock_id
 
 TRAILER_LEASE = 'Lock-Lease-Expires'
+TRAILER_TAKEOVER = 'Lock-Claim-Expired'  # a claim that took over an expired one: <pool>/<lock> <old token or -> <old expiry>
+LEASE_REFS = 'refs/lockpool/leases/'
+_RENEWAL_NAME = re.compile(r'^(?P<lock>[^/]+)/(?P<token>\d+)-(?P<expires>\d+)$')
 
 
 def lease_trailer(pool, name, expires_at):
     return lock_trailer(TRAILER_LEASE, lock_id(pool, name), utc_text(int(expires_at)))
 
 
-def lease_expiry(snapshot, lock_file):
-    """When the lease of the claimed ``lock_file`` ends (epoch seconds), or None when its claim has no lease."""
+def takeover_trailer(pool, name, old_token, old_expiry):
+    return lock_trailer(TRAILER_TAKEOVER, lock_id(pool, name), '%s@%s' % ('-' if old_token is None else old_token, utc_text(int(old_expiry))))
+
+
+def takeover_pattern(pool, name=None):
+    """The ``git log --grep`` pattern of a takeover of ``pool/name``, or of any lock of ``pool`` when ``name`` is None."""
+    if name is None:
+        return lock_trailer_pattern(TRAILER_TAKEOVER, pool + '/', '[^ ]+')
+    return lock_trailer_pattern(TRAILER_TAKEOVER, lock_id(pool, name))
+
+
+def takeover_of(message, pool, name):
+    """True when the commit ``message`` took over the claim of ``pool/name``."""
+    return lock_trailer_value(message, TRAILER_TAKEOVER, lock_id(pool, name)) is not None
+
+
+def renewals_prefix(branch, pool):
+    return '%s%s/%s/' % (LEASE_REFS, branch, ref_component(pool))
+
+
+def read_renewals(cache, pool):
+    """{(lock name, token): [(expires, ref), ...]} of the pool's renewal refs on the server (one ls-remote)."""
+    prefix = renewals_prefix(cache.remote.branch, pool)
+    found = {}
+    for ref in cache.remote_refs(prefix):
+        match = _RENEWAL_NAME.match(ref[len(prefix):])
+        if match:
+            key = (unquote(match.group('lock')), int(match.group('token')))
+            found.setdefault(key, []).append((int(match.group('expires')), ref))
+    return found
+
+
+def _renewals(snapshot, pool):
+    """The pool's renewal refs, read once per snapshot and only when asked for (a lease that may have run out,
+    or a renewal to make)."""
+    return snapshot.remember(('renewals', pool), lambda: read_renewals(snapshot.cache, pool))
+
+
+def renewal_refspecs(snapshot, lock_file, token, expires_at, now):
+    """Refspecs that renew the claim ``token`` of ``lock_file`` until ``expires_at``, and delete its older renewals and
+    every renewal of the pool that ran out before ``now`` (they extend nothing: this keeps the refs few)."""
+    claim = snapshot.added_by(lock_file.path)
+    prefix = renewals_prefix(snapshot.cache.remote.branch, lock_file.pool)
+    ref = '%s%s/%d-%d' % (prefix, ref_component(lock_file.name), token, int(expires_at))
+    stale = [old for key, found in _renewals(snapshot, lock_file.pool).items() for expires, old in found
+             if old != ref and (key == (lock_file.name, token) or expires < now)]
+    return ['%s:%s' % (claim.sha, ref)] + [':' + old for old in stale]
+
+
+def forget_renewals(cache, pool, name, token):
+    """Delete the renewal refs of the claim ``token`` of ``pool/name``, once it is over; best effort (a renewal
+    left behind extends nothing, and the pool's next renewal deletes it once it has run out)."""
+    refs = [ref for _expires, ref in read_renewals(cache, pool).get((name, token), [])]
+    if refs:
+        try:
+            cache.push_refs([':' + ref for ref in refs], atomic=False)
+        except RepositoryError:
+            pass
+
+
+def recorded_expiry(snapshot, lock_file):
+    """When the lease of the claimed ``lock_file`` ends as the branch records it (its claim, or a renewal commit
+    after it), in epoch seconds; None when the branch records no lease."""
     if lock_file.state != 'claimed':
         return None
     claim = snapshot.added_by(lock_file.path)
@@ -44,9 +119,36 @@ def lease_expiry(snapshot, lock_file):
     return parse_utc(value) if value else None
 
 
+def lease_expiry(snapshot, lock_file):
+    """When the lease of the claimed ``lock_file`` ends (epoch seconds), or None when its claim has no lease.
+
+    Renewals extend a lease the branch records; a claim this run just made has none yet (no ls-remote to learn that).
+    """
+    recorded = recorded_expiry(snapshot, lock_file)
+    token = current_token(snapshot, lock_file)
+    if recorded is None or token is None or _just_made(snapshot, lock_file):
+        return recorded
+    renewed = [expires for expires, _ref in _renewals(snapshot, lock_file.pool).get((lock_file.name, token), [])]
+    return max([recorded] + renewed)
+
+
+def _just_made(snapshot, lock_file):
+    return snapshot.made is not None and snapshot.added_by(lock_file.path) is snapshot.made
+
+
+def lease_has_expired(snapshot, lock_file, now):
+    """True when the claimed ``lock_file`` has a lease and it ended at or before ``now``. The renewal refs are read
+    only when the lease the branch records has run out."""
+    recorded = recorded_expiry(snapshot, lock_file)
+    if recorded is not None and recorded > now:
+        return False
+    expiry = lease_expiry(snapshot, lock_file)
+    return expiry is not None and expiry <= now
+
+
 def lease_fields(snapshot, lock_file, now=None):
     """``expires_at`` and ``expired`` of a lock, as pool_lock and pool_lock_info return them."""
-    expiry = lease_expiry(snapshot, lock_file)
+    expiry = lease_expiry(snapshot, lock_file) if lock_file.state == 'claimed' else None
     if expiry is None:
         return dict(expires_at=None, expired=False)
     return dict(expires_at=utc_text(expiry), expired=expiry <= (time.time() if now is None else now))

@@ -16,6 +16,8 @@ __metaclass__ = type
 import re
 from collections import namedtuple
 
+from urllib.parse import unquote, urlsplit
+
 # operation -> the Concourse subject verb
 SUBJECT_VERBS = {
     'claim': 'claiming',
@@ -41,8 +43,18 @@ _BUILD_URL = re.compile(r'^Build URL:(?: *(?P<url>\S+))?\s*$')
 _TRAILER = re.compile(r'^(?P<key>[A-Za-z][A-Za-z0-9-]*): ?(?P<value>.*)$')
 _URL_TEAM = re.compile(r'/teams/(?P<team>[^/]+)/')
 _POOL_BOY = re.compile(r'^Freshening up the pool with \d+ changes?')
+# A Concourse subject prefix that names a job's build: ``WHO build N`` or (2015-16) ``WHO #N``.
+_PREFIX_BUILD = re.compile(r'^(?P<who>.+) (?:build (?P<name>\S+)|#(?P<number>\d+))$')
+_URL_BUILD = re.compile(r'/teams/(?P<team>[^/]+)/pipelines/(?P<pipeline>[^/]+)/jobs/(?P<job>[^/]+)/builds/(?P<name>[^/]+)/?$')
 
-CommitEvent = namedtuple('CommitEvent', 'operation lock holder team build_url')
+# ``build``: the ConcourseBuild the message names (a Concourse claim), or None.
+CommitEvent = namedtuple('CommitEvent', 'operation lock holder team build_url build')
+
+# The job build a Concourse message names. ``team`` is None in the forms written before v1.0.1;
+# ``instance_vars`` is the text of the instance vars in a v1.7.1+ subject prefix (None without);
+# ``query`` the query of a build URL (where Concourse keeps instance vars, ``vars=...``), '' without;
+# ``url`` the build URL, or None when the subject prefix names the build.
+ConcourseBuild = namedtuple('ConcourseBuild', 'team pipeline instance_vars job name query url')
 
 
 def format_message(operation, lock, holder, team=None, pool=None, trailers=None):
@@ -84,9 +96,22 @@ def lock_trailer_value(message, key, lock):
     return None
 
 
-def lock_trailer_pattern(key, lock):
-    """An extended regular expression (``git log -E --grep``) for the line of ``lock_trailer(key, lock, ...)``."""
-    return '^%s: %s [^ ]+$' % (key, re.sub(r'([][.*+?{}()|^$\\])', r'\\\1', lock))
+def lock_trailer_texts(message, key, lock):
+    """The text after ``<lock> `` of every ``key`` trailer line about ``lock`` in ``message``, for values that may hold
+    spaces (``Lock-Job: aws/env-1 awx 1234``); the caller tells which one it can read, should a lock name be another's prefix."""
+    wanted, prefix = key.lower(), lock + ' '
+    texts = []
+    for line in message.splitlines()[1:]:
+        match = _TRAILER.match(line.strip())
+        if match and match.group('key').lower() == wanted and match.group('value').startswith(prefix):
+            texts.append(match.group('value')[len(prefix):].strip())
+    return texts
+
+
+def lock_trailer_pattern(key, lock, lock_pattern=None):
+    """An extended regular expression (``git log -E --grep``) for the line of ``lock_trailer(key, lock, ...)``;
+    ``lock_pattern`` (an extended regular expression) follows the literal ``lock`` when given."""
+    return '^%s: %s%s [^ ]+$' % (key, re.sub(r'([][.*+?{}()|^$\\])', r'\\\1', lock), lock_pattern or '')
 
 
 def _concourse_holder(prefix):
@@ -105,6 +130,34 @@ def _url_team(build_url):
     return match.group('team') if match else None
 
 
+def prefix_build(prefix):
+    """The ConcourseBuild of a subject prefix: ``TEAM/PIPELINE/JOB build N``, ``TEAM/PIPELINE/INSTVARS/JOB build N``,
+    ``PIPELINE/JOB build N`` or ``PIPELINE/JOB #N``; None for any other prefix (``one-off build ID``)."""
+    match = _PREFIX_BUILD.match(prefix or '')
+    if not match:
+        return None
+    parts = match.group('who').split('/')
+    if len(parts) < 2 or not all(parts):
+        return None
+    name = match.group('name') or match.group('number')
+    if len(parts) == 2:
+        return ConcourseBuild(None, parts[0], None, parts[1], name, '', None)
+    instance_vars = '/'.join(parts[2:-1]) or None
+    return ConcourseBuild(parts[0], parts[1], instance_vars, parts[-1], name, '', None)
+
+
+def _url_build(build_url):
+    """The ConcourseBuild of a build URL (``https://ci/teams/T/pipelines/P/jobs/J/builds/N[?vars=...]``), or None."""
+    if not build_url:
+        return None
+    parts = urlsplit(build_url)
+    match = _URL_BUILD.search(parts.path)
+    if not parts.netloc or not match:
+        return None
+    team, pipeline, job, name = (unquote(match.group(key)) for key in ('team', 'pipeline', 'job', 'name'))
+    return ConcourseBuild(team, pipeline, None, job, name, parts.query, build_url)
+
+
 def parse_message(message, author=None):
     """Read a commit message written by us, by any Concourse version, or by Pool Boy.
 
@@ -113,7 +166,7 @@ def parse_message(message, author=None):
     lines = message.splitlines() or ['']
     subject = lines[0].strip()
     if _POOL_BOY.match(subject):
-        return CommitEvent('reap', None, author or 'Pool Boy', None, None)
+        return CommitEvent('reap', None, author or 'Pool Boy', None, None, None)
     # Concourse >= 1.8 writes "Build URL: ..." on the line right after the subject.
     build_url = None
     if len(lines) > 1:
@@ -131,4 +184,5 @@ def parse_message(message, author=None):
         holder, prefix_team = _concourse_holder(match.group('prefix'))
         holder = holder or build_url
         team = team or prefix_team or _url_team(build_url)
-    return CommitEvent(_OPERATIONS[match.group('verb')], match.group('lock'), holder, team, build_url)
+    build = _url_build(build_url) or prefix_build(match.group('prefix'))
+    return CommitEvent(_OPERATIONS[match.group('verb')], match.group('lock'), holder, team, build_url, build)

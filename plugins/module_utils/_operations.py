@@ -28,14 +28,20 @@ import re
 import time
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
+from ansible_collections.lockpool.git.plugins.module_utils import _job_systems as job_systems
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
-from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, NotHolderError, PoolNotFoundError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import (
+    InvalidInputError, LockpoolError, NotHolderError, PoolNotFoundError, PushRejectedError, TaskStoppedError,
+)
 from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT, existing_lock
 from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._leases import lease_expiry, lease_trailer
+from ansible_collections.lockpool.git.plugins.module_utils._leases import (
+    LEASE_REFS, forget_renewals, lease_expiry, lease_has_expired, lease_trailer, renewal_refspecs, takeover_trailer,
+)
+from ansible_collections.lockpool.git.plugins.module_utils._lifetime import UNBOUND
 from ansible_collections.lockpool.git.plugins.module_utils._message import format_message, lock_trailer, parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes, metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
@@ -53,10 +59,11 @@ class Request(object):
     """Who asks, and how: the options every operation shares."""
 
     def __init__(self, pool, holder, holder_given, team=None, force=False,
-                 check_mode=False, wait=True, timeout=0, poll_interval=10.0):
+                 check_mode=False, wait=True, timeout=0, poll_interval=10.0, job=None):
         self.pool = validate_name('pool', pool)
         self.holder = _validate_label('holder', holder)
         self.team = _validate_label('team', team) if team else None
+        self.job = _validate_label('job', job) if job else None  # recorded with a claim (Lock-Job), for pool_reap
         self.holder_given = holder_given
         self.force = force
         self.check_mode = check_mode
@@ -70,7 +77,8 @@ class Request(object):
         return cls(pool=params['pool'], holder=params.get('holder') or default_holder(), holder_given=bool(params.get('holder')),
                    team=params.get('team'), force=params.get('force', False), check_mode=check_mode,
                    wait=params.get('wait', True), timeout=parse_duration(params.get('timeout') or 0, 'timeout'),
-                   poll_interval=max(parse_duration(params.get('retry_delay') or '10s', 'retry_delay'), 0.1))
+                   poll_interval=max(parse_duration(params.get('retry_delay') or '10s', 'retry_delay'), 0.1),
+                   job=params.get('job'))
 
     def message(self, verb, name, trailers=None):
         return format_message(verb, name, self.holder, self.team, self.pool, trailers)
@@ -84,20 +92,28 @@ def _validate_label(kind, value):
 
 # -- running one ----------------------------------------------------------------------
 
-def execute(cache, operation, observer=None):
+def execute(cache, operation, observer=None, lifetime=UNBOUND):
     """Run ``operation`` through the transaction; its result, with what every run reports.
 
-    ``observer`` is a transaction.Observer (metrics; a test's pause).
+    ``observer`` is a transaction.Observer (metrics; a test's pause). ``lifetime`` (_lifetime.Lifetime)
+    ends a wait once the task must stop; a change that landed as the task was stopped, and that nobody
+    would undo (a claim), is given back (``given_back``) before TaskStoppedError says so.
     """
     request = operation.request
     outcome = None
     try:
         outcome = transaction.run(cache, operation, check_mode=request.check_mode, wait_for_lock=request.wait,
-                                  timeout=request.timeout, poll_interval=request.poll_interval, observer=observer)
+                                  timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
+                                  lifetime=lifetime)
     finally:
         operation.finish(outcome)
     decision = outcome.decision
-    snapshot = Snapshot.after_push(cache, outcome) if outcome.commit else outcome.snapshot
+    if outcome.commit:
+        snapshot = Snapshot.after_push(cache, outcome)
+    elif decision.refs and not request.check_mode:  # refs outside the branch changed: read them again
+        snapshot = Snapshot(cache, outcome.snapshot.head)
+    else:
+        snapshot = outcome.snapshot
     if observer is not None:
         observer.finished(decision, snapshot)
     result = dict(changed=decision.kind == transaction.CHANGE, attempts=outcome.races, waited=round(outcome.waited, 3),
@@ -106,7 +122,43 @@ def execute(cache, operation, observer=None):
     if decision.kind == transaction.WAIT:
         result['waiting_for'] = decision.reason
     result.update(operation.result(decision, snapshot, outcome.commit))
+    _give_back_if_stopped(cache, operation, decision, snapshot, outcome.commit, lifetime)
     return result
+
+
+def _give_back_if_stopped(cache, operation, decision, snapshot, commit, lifetime):
+    """When the task was stopped as its change landed: undo what nobody else would, then say it stopped."""
+    reason = lifetime.must_stop()
+    if reason is None or decision.kind != transaction.CHANGE or operation.request.check_mode:
+        return
+    undo = operation.undo(decision, snapshot, commit)
+    if undo is not None:
+        execute(cache, undo)
+    given_back = '; what it had just claimed (%s) was given back' % names_subject(decision.locks) if undo is not None else ''
+    raise TaskStoppedError('gave up: %s%s' % (reason, given_back))
+
+
+def keep_renewed(cache, claim, lifetime, clock=time.monotonic):
+    """Renew the lease of ``claim`` (a Claim of held locks, with their tokens) every third of the lease, until the
+    claim is over or the task must stop (then its lease runs out by itself); the result of the last renewal.
+
+    Between renewals nothing asks the server: a release pushed from this machine ends the wait at once, one pushed
+    elsewhere at the next renewal, which finds the claim over.
+    """
+    every = claim.lease / 3.0
+    result, renewals = execute(cache, claim, lifetime=lifetime), 1
+    if lifetime.controller is None:  # nothing tells when the play is gone: renewing on would keep a dead play's lock
+        return dict(result, renewals=renewals, ended='renewed once, not while the play lives: no controller process to watch '
+                    '(the task does not run on the controller, or controller_process is not set)')
+    while True:
+        try:
+            if cache.wait_for_change(cache.local_head(), every, clock() + every, sleep=lifetime.sleep) and not claim.still_held(cache):
+                return dict(claim.forget_renewals(cache, result), renewals=renewals, ended='the claim is over')
+            result, renewals = execute(cache, claim.again(), lifetime=lifetime), renewals + 1
+        except NotHolderError as exc:
+            return dict(claim.forget_renewals(cache, result), renewals=renewals, ended=str(exc))
+        except TaskStoppedError as exc:
+            return dict(result, renewals=renewals, ended='%s; the lease runs out by itself' % exc)
 
 
 def _render(view):
@@ -219,6 +271,15 @@ class Operation(object):
     def finish(self, outcome):
         """The run is over (``outcome`` None when it failed)."""
 
+    def refs_refused(self, decision):
+        """The server refused the refs of ``decision`` (a change outside the branch only)."""
+        raise PushRejectedError('the lock repository refused a push of refs outside the branch: %s'
+                                % ', '.join(refspec.rpartition(':')[2] for refspec in decision.refs))
+
+    def undo(self, decision, snapshot, commit):
+        """The operation that gives back what ``decision`` did, when a task stopped as it landed; None: keep it."""
+        return None
+
     def warnings(self):
         return []
 
@@ -278,6 +339,11 @@ class Present(Operation):
         if found['lock']['state'] == ABSENT:  # check mode: the lock as it would be added
             found['lock']['state'] = decision.after['state']
         return found
+
+
+def _claimed_only(pool):
+    """The pool's claimed locks (a name in both halves is broken, not claimed)."""
+    return [pool.claimed[name] for name in sorted(set(pool.claimed) - set(pool.unclaimed))]
 
 
 def _pool_exists(snapshot, pool):
@@ -363,6 +429,13 @@ class Claim(Operation):
         self.fair = params.get('fair', True)
         self.clock = clock
         self.waiter = None
+        self.renew_by_commit = False  # once the server refused the lease's renewal refs
+        self.notes = []
+        self.params = params
+        self.keep_renewed = params.get('keep_renewed', False)
+        if self.keep_renewed and (self.lease is None or not names or set(self.tokens) != set(names)):
+            raise InvalidInputError('keep_renewed needs the lease, the name of each lock held and its token, as the claim returned them')
+        self.fair = self.fair and not self.keep_renewed  # its locks are held: it never queues
 
     @classmethod
     def metric_label(cls, params, decision):
@@ -377,39 +450,61 @@ class Claim(Operation):
         return self.waiter.wanted_ahead()
 
     def decide(self, snapshot, outside):
-        """``outside``: how many locks the fair queue's earlier waiters want (None: not fair)."""
-        request, pool, wanted_ahead = self.request, snapshot.pool(self.request.pool), outside
+        """``outside``: how many locks the fair queue's earlier waiters want (None: not fair).
+
+        A claimed lock whose lease has run out is free: the claim takes it over (``_claim``).
+        """
+        request, pool, wanted_ahead, now = self.request, snapshot.pool(self.request.pool), outside, self.clock()
         if self.selection.names:
             lock_files = [existing_lock(snapshot, request.pool, name) for name in self.selection.names]
             for lock_file in lock_files:  # a token says this is a renewal: of a claim that must still be current
                 if lock_file.name in self.tokens:
-                    check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew')
-            others = [lock_file for lock_file in lock_files
-                      if lock_file.state == CLAIMED and not _held_by_requester(request, snapshot, lock_file)]
+                    self._check_renewable(snapshot, lock_file, now)
+            claimed = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED and lock_file.name not in self.tokens
+                       and lease_has_expired(snapshot, lock_file, now)]  # taken over, even one's own: a new claim
+            others = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED and lock_file not in claimed
+                      and not _held_by_requester(request, snapshot, lock_file)]
             if others:
                 return self._wait(lock_files, wanted_ahead, "lock '%s' in pool '%s' is claimed by %s"
                                   % (others[0].name, request.pool, _holder_of(snapshot, others[0]) or 'another holder'))
-            free = [lock_file for lock_file in lock_files if lock_file.state == UNCLAIMED]
+            free = [lock_file for lock_file in lock_files if lock_file.state == UNCLAIMED] + claimed
             if not free:
                 return self._renewal(snapshot, lock_files)
         else:
             free = [lock_file for lock_file in (pool.find(name) for name in pool.available())
                     if self.selection.accepts(snapshot, lock_file)]
+            if len(free) < self.selection.count:  # only then are claims looked at, for leases that ran out
+                free += [lock_file for lock_file in _claimed_only(pool)
+                         if lease_has_expired(snapshot, lock_file, now) and self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:
                 return self._wait([], wanted_ahead, self.selection.shortage(request.pool))
             lock_files = free = random.sample(free, self.selection.count)
-        if wanted_ahead is not None and len(pool.available()) - len(free) < wanted_ahead:
+        takeable = len(pool.available()) + sum(1 for lock_file in free if lock_file.state == CLAIMED)
+        if wanted_ahead is not None and takeable - len(free) < wanted_ahead:
             return self._wait(lock_files, wanted_ahead, 'earlier waiters of the fair queue want %d lock%s of pool %s first'
                               % (wanted_ahead, '' if wanted_ahead == 1 else 's', request.pool))
         return self._claim(snapshot, lock_files, free)
 
+    def _check_renewable(self, snapshot, lock_file, now):
+        """Refuse to renew a claim that is over: no longer the token's, or its lease ran out (it is free then)."""
+        check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew')
+        if lease_has_expired(snapshot, lock_file, now):
+            raise NotHolderError("cannot renew lock '%s' in pool '%s' with token %d: its lease ran out at %s, so the lock is free"
+                                 % (lock_file.name, lock_file.pool, self.tokens[lock_file.name], utc_text(lease_expiry(snapshot, lock_file))))
+
     def _claim(self, snapshot, lock_files, free):
-        """Claim ``free`` (the unclaimed ones of ``lock_files``) with a new token each, and the lease if any."""
+        """Claim ``free`` (the unclaimed ones of ``lock_files``, and claimed ones whose lease ran out) with a new token
+        each, and the lease if any. A claim whose lease ran out is taken over by a trailer that says so: its file
+        stays where it is, and this commit becomes the lock's claim (_snapshot.Snapshot.added_by)."""
         request = self.request
         trailers = [token_trailer(request.pool, lock_file.name, latest_token(snapshot, request.pool, lock_file.name) + 1)
                     for lock_file in free]
         trailers += self._lease_trailers(free)
-        edits = [Move(lock_file, lock_path(request.pool, CLAIMED, lock_file.name)) for lock_file in free]
+        if request.job:
+            trailers += [job_systems.job_trailer(lock_id(request.pool, lock_file.name), request.job) for lock_file in free]
+        trailers += [takeover_trailer(request.pool, lock_file.name, current_token(snapshot, lock_file), lease_expiry(snapshot, lock_file))
+                     for lock_file in free if lock_file.state == CLAIMED]
+        edits = [Move(lock_file, lock_path(request.pool, CLAIMED, lock_file.name)) for lock_file in free if lock_file.state == UNCLAIMED]
         names = [lock_file.name for lock_file in free]
         return transaction.change(lock_files, edits, request.message('claim', names_subject(free), trailers), request.holder,
                                   _view(request.pool, names, UNCLAIMED), _view(request.pool, names, CLAIMED, request.holder))
@@ -420,12 +515,56 @@ class Claim(Operation):
         return [lease_trailer(self.request.pool, lock_file.name, self.clock() + self.lease) for lock_file in lock_files]
 
     def _renewal(self, snapshot, lock_files):
+        """Renew the lease of locks the requester holds: refs outside the branch, or where the server refused them
+        (or a claim has no token: Concourse's), a commit that changes no file."""
         request = self.request
         view = _view(request.pool, [lock_file.name for lock_file in lock_files], CLAIMED, request.holder)
         if self.lease is None:
             return transaction.nothing(lock_files, view)
-        return transaction.change(lock_files, [], request.message('renew', names_subject(lock_files), self._lease_trailers(lock_files)),
-                                  request.holder, view, view)
+        tokens = [current_token(snapshot, lock_file) for lock_file in lock_files]
+        if self.renew_by_commit or None in tokens:
+            return transaction.change(lock_files, [], request.message('renew', names_subject(lock_files), self._lease_trailers(lock_files)),
+                                      request.holder, view, view)
+        now = self.clock()
+        refs = [refspec for lock_file, token in zip(lock_files, tokens)
+                for refspec in renewal_refspecs(snapshot, lock_file, token, now + self.lease, now)]
+        return transaction.change_refs(lock_files, refs, view, view)
+
+    def again(self):
+        """The same claim made anew (the next renewal of ``keep_renewed``)."""
+        made = Claim(self.request, self.params, self.clock)
+        made.renew_by_commit = self.renew_by_commit
+        return made
+
+    def forget_renewals(self, cache, result):
+        """Delete the renewal refs of this claim, which is over; returns ``result``."""
+        for name, token in self.tokens.items():
+            forget_renewals(cache, self.request.pool, name, token)
+        return result
+
+    def still_held(self, cache):
+        """Whether the cache's branch still has the claims of ``tokens`` (read in process, no network)."""
+        snapshot = Snapshot(cache, cache.local_head())
+        try:
+            pool = snapshot.pool(self.request.pool)
+        except PoolNotFoundError:
+            return False
+        return all(lock_file is not None and current_token(snapshot, lock_file) == token
+                   for lock_file, token in ((pool.find(name), token) for name, token in self.tokens.items()))
+
+    def refs_refused(self, decision):
+        self.renew_by_commit = True
+        self.notes.append('the lock repository refused the lease renewal refs under %s, so the lease of %s was renewed by a commit '
+                          'on the branch' % (LEASE_REFS, names_subject(decision.locks)))
+
+    def undo(self, decision, snapshot, commit):
+        """A claim that landed as its task stopped is released again, with the tokens it got (a renewal is kept)."""
+        if commit is None:
+            return None
+        names = [lock_file.name for lock_file in decision.locks]
+        tokens = dict((name, current_token(snapshot, snapshot.pool(self.request.pool).find(name))) for name in names)
+        request = Request(self.request.pool, self.request.holder, holder_given=True, team=self.request.team, wait=False, timeout=60)
+        return Release(request, dict(name=names, token=dict((name, token) for name, token in tokens.items() if token is not None)))
 
     def _wait(self, lock_files, wanted_ahead, reason):
         """A wait; a fair one decides again every RECHECK_EVERY seconds, for the queue changes outside the branch."""
@@ -444,7 +583,7 @@ class Claim(Operation):
             self.waiter.leave()
 
     def warnings(self):
-        return [self.waiter.refused] if self.waiter is not None and self.waiter.refused else []
+        return self.notes + ([self.waiter.refused] if self.waiter is not None and self.waiter.refused else [])
 
     def result(self, decision, snapshot, commit):
         found = super(Claim, self).result(decision, snapshot, commit)
@@ -530,8 +669,11 @@ class MoveLock(Operation):
 class Reap(Operation):
     """Release, in one commit, every claimed lock of the pool whose claim is stale; only ``request.team``'s when given.
 
-    A claim is stale when its lease has expired, or (with ``older_than``) when it was made longer ago than
-    that. A claim without a lease, Concourse's included, is only ever reaped by age. The release is one
+    A claim is stale when its lease has expired, when the system that runs its job (AWX, Concourse: given by their
+    URL options) says that job is over, or (with ``older_than``) when it was made longer ago than that. A claim
+    without a lease, Concourse's included, is only reaped by its job's end or by age. The job systems are asked
+    outside the cache lock (``look_outside``, see _job_systems) and what they said is handed to ``decide``; a claim
+    whose system cannot tell is not released for its job, and the result says so (``unknown``). The release is one
     ``unclaiming: a, b`` commit (Concourse's subject) with a ``Lock-Reaped`` trailer per lock saying why.
     """
 
@@ -539,16 +681,51 @@ class Reap(Operation):
     required = ()
     metric = 'reap_locks'
 
-    def __init__(self, request, params, clock=time.time):
+    def __init__(self, request, params, clock=time.time, transport=None):
         super(Reap, self).__init__(request, params)
         self.older_than = parse_duration(params['older_than'], 'older_than') if params.get('older_than') is not None else None
         self.clock = clock
+        self.job_systems = job_systems.JobSystems.from_params(params, transport)
+        self.answers = {}  # what look_outside returned last: {lock name: job_systems.Answer}
+        self.unknown = []  # the claims kept because their job's system could not tell, as result() reports them
+
+    def look_outside(self, cache):
+        """{lock name: Answer} for each claim of the pool (the team's) whose job's system was given; None when none was.
+
+        The claims are read from the cache's branch (fresh: the transaction fetches before a decision it does not make
+        on the cache). A cache that cannot be read asks nothing: the decision, under the cache lock, heals it or fails.
+        """
+        if not self.job_systems:
+            return None
+        refs = []
+        try:
+            with cache.damage_guard():
+                for lock_file, claim in self._claims(Snapshot(cache, cache.local_head())):
+                    ref = job_systems.job_ref(claim.message, claim.author, lock_id(lock_file.pool, lock_file.name))
+                    if ref is not None:
+                        refs.append((lock_file.name, ref, claim.sha))
+        except LockpoolError:
+            refs = []
+        answers = dict((name, self.job_systems.ask(ref, claim)) for name, ref, claim in refs)
+        self.answers = dict((name, answer) for name, answer in answers.items() if answer is not None)
+        return self.answers
+
+    def _claims(self, snapshot):
+        """(lock file, claim commit) of every claimed lock of the pool; only those claimed for ``request.team`` when given."""
+        pool = snapshot.pool(self.request.pool)
+        for name in sorted(set(pool.claimed) - set(pool.unclaimed)):
+            lock_file = pool.claimed[name]
+            claim = snapshot.added_by(lock_file.path)
+            event = parse_message(claim.message, claim.author) if claim else None
+            if claim is not None and (self.request.team is None or (event is not None and event.team == self.request.team)):
+                yield lock_file, claim
 
     def decide(self, snapshot, outside):
+        """``outside``: {lock name: Answer} of the claims whose job a system was asked about (None: none was)."""
         request = self.request
         pool = snapshot.pool(request.pool)
         now = self.clock()
-        stale = [found for found in (self._staleness(snapshot, pool.claimed[name], now)
+        stale = [found for found in (self._staleness(snapshot, pool.claimed[name], now, outside or {})
                                      for name in sorted(set(pool.claimed) - set(pool.unclaimed)))
                  if found is not None and (request.team is None or found['team'] == request.team)]
         if not stale:
@@ -560,22 +737,37 @@ class Reap(Operation):
         return transaction.change(lock_files, edits, request.message('release', ', '.join(names), trailers), request.holder,
                                   _view(request.pool, names, CLAIMED), _view(request.pool, names, UNCLAIMED), found=stale)
 
-    def _staleness(self, snapshot, lock_file, now):
-        """Why the claim of ``lock_file`` is stale ('lease-expired' or 'older-than'), with what we know of it; None if it is not."""
+    def _staleness(self, snapshot, lock_file, now, answers):
+        """Why the claim of ``lock_file`` is stale ('lease-expired', 'job-finished' or 'older-than'), with what we know
+        of it (its ``job`` and ``job_status`` too when its system was asked); None if it is not."""
         claim = snapshot.added_by(lock_file.path)
         event = parse_message(claim.message, claim.author) if claim else None
         expiry = lease_expiry(snapshot, lock_file)
         found = dict(name=lock_file.name, holder=event.holder if event else None, team=event.team if event else None,
                      claimed_at=utc_text(claim.time) if claim else None, token=current_token(snapshot, lock_file),
                      expires_at=utc_text(expiry) if expiry is not None else None)
+        answer = answers.get(lock_file.name)
+        if answer is not None and (claim is None or answer.claim != claim.sha):
+            answer = None  # said of an earlier claim of the lock, not of this one
+        if answer is not None:
+            found.update(job=answer.job, job_status=answer.status)
         if expiry is not None and expiry <= now:
             return dict(found, reason='lease-expired')
+        if answer is not None and answer.finished:
+            return dict(found, reason='job-finished')
         if self.older_than is not None and claim is not None and claim.time <= now - self.older_than:
             return dict(found, reason='older-than')
         return None
 
     def result(self, decision, snapshot, commit):
-        return dict(released=decision.found)
+        released = set(found['name'] for found in decision.found)
+        self.unknown = [dict(name=name, job=answer.job, system=answer.system, why=answer.why)
+                        for name, answer in sorted(self.answers.items()) if answer.finished is None and name not in released]
+        return dict(released=decision.found, unknown=self.unknown)
+
+    def warnings(self):
+        return ["cannot tell whether the job of lock '%s' in pool '%s' (%s) still runs, so it was not released for that: %s"
+                % (entry['name'], self.request.pool, entry['job'], entry['why']) for entry in self.unknown]
 
 
 # pool_lock's states; pool_reap runs Reap.

@@ -17,7 +17,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Lockpo
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR
 from ansible_collections.lockpool.git.plugins.module_utils._metrics import operation_metrics
-from ansible_collections.lockpool.git.plugins.module_utils._operations import Request, execute
+from ansible_collections.lockpool.git.plugins.module_utils._lifetime import ControllerProcess, Lifetime
+from ansible_collections.lockpool.git.plugins.module_utils._operations import Request, execute, keep_renewed
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
 
@@ -58,17 +59,24 @@ def change_state(module, operation_class, observer=None):
     """Run ``operation_class`` (see _operations) with ``module``'s options; the module's result.
 
     ``observer`` (a transaction.Observer) replaces the metrics the module's options ask for (a test's pause).
+    The run is bound to its lifetime (_lifetime): SIGTERM, SIGINT and SIGHUP, and the end of the controller
+    process that ``controller_process`` names, stop it on its way, cleaning up as it goes.
     """
     params = module.params
     if observer is None:
         observed = operation_metrics(params, operation_class, module.check_mode, module.warn)
     else:
         observed = contextlib.nullcontext(observer)
-    with observed as observer:
+    controller = params.get('controller_process')
+    lifetime = Lifetime(ControllerProcess.parse(controller) if controller else None)
+    with lifetime.signals_stop(), observed as observer:
         operation = operation_class(Request.from_params(params, module.check_mode, default_holder), params)
         with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
             with RepoCache(remote) as cache:
-                result = execute(cache, operation, observer)
+                if getattr(operation, 'keep_renewed', False) and not module.check_mode:
+                    result = keep_renewed(cache, operation, lifetime)
+                else:
+                    result = execute(cache, operation, observer, lifetime)
     for warning in operation.warnings():
         module.warn(warning)
     if not module._diff:

@@ -139,6 +139,7 @@ class RepoCache(object):
     added_by = _objects_method('added_by')
     newest_commit = _objects_method('newest_commit')
     history = _objects_method('history')
+    matching = _objects_method('matching')
 
     def local_head(self):
         """The branch's commit in the cache, or None; read in process (no git run), as waiters read it often."""

@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, keep_halves, list_pools, read_pool, tree_changes
+from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, claimed_lock, keep_halves, list_pools, read_pool, tree_changes
+from ansible_collections.lockpool.git.plugins.module_utils._leases import takeover_pattern
 
 
 class Snapshot(object):
@@ -66,6 +67,14 @@ class Snapshot(object):
         return self._answers[key]
 
     def added_by(self, path):
-        """The newest commit at or before this snapshot that added ``path``: for a claimed lock, its claim (an update
-        of the lock's metadata by its holder changes the file, not the claim)."""
-        return self.remember(('added_by', path), lambda: self.cache.added_by(self.head, path))
+        """For a claimed lock's ``path``, its claim: the newest commit at or before this snapshot that added the path,
+        or a later one that took the claim over when its lease had run out (it changes no file). An update of the
+        lock's metadata by its holder changes the file, not the claim. For any other path, the commit that added it."""
+        return self.remember(('added_by', path), lambda: self._claim_or_add(path))
+
+    def _claim_or_add(self, path):
+        added = self.cache.added_by(self.head, path)
+        lock = claimed_lock(path)
+        if added is None or added.sha == self.head or lock is None:
+            return added
+        return self.cache.newest_commit(['%s..%s' % (added.sha, self.head)], (), takeover_pattern(*lock)) or added

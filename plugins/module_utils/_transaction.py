@@ -17,7 +17,9 @@ outside the cache lock, for what it needs from outside the branch;
 land atomically with a change) under the lock; ``before_wait(head)`` before each
 wait and each time a wait goes on, outside the lock (the fair queue pushes its
 ticket there, not in the way of the next push), returning how often (seconds) to
-ask the server in that wait when sooner than the poll interval, or None.
+ask the server in that wait when sooner than the poll interval, or None;
+``refs_refused(decision)`` when the server refused a change of refs outside the
+branch only (the operation then decides again, another way).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +30,7 @@ import time
 from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._lifetime import UNBOUND
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
 from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
 
@@ -36,29 +39,36 @@ CHANGE = 'change'
 WAIT = 'wait'
 
 
-class Decision(namedtuple('Decision', 'kind locks edits message author reason before after recheck_after found')):
+class Decision(namedtuple('Decision', 'kind locks edits message author reason before after recheck_after found refs')):
     """What an operation wants done on the state it saw.
 
     ``locks`` are the LockFiles the result is about (a tuple, maybe empty); ``before``/``after``
     describe them for diff mode; ``reason`` says what a WAIT waits for; ``recheck_after``
     (seconds) makes a WAIT decide again that soon even if the branch has not moved, for a
     wait on something outside the branch (the fair queue); ``found`` is what the operation
-    found that its result reports (a reap's stale claims), opaque to the loop.
+    found that its result reports (a reap's stale claims), opaque to the loop. A CHANGE
+    with no ``message`` changes only ``refs`` (refspecs of refs outside the branch, such
+    as a lease's renewal): no commit, nothing for other claimers to race with.
     """
 
     __slots__ = ()
 
 
 def nothing(locks, before=None, found=None):
-    return Decision(NOTHING, tuple(locks), (), None, None, None, before, before, None, found)
+    return Decision(NOTHING, tuple(locks), (), None, None, None, before, before, None, found, ())
 
 
 def change(locks, edits, message, author, before, after, found=None):
-    return Decision(CHANGE, tuple(locks), tuple(edits), message, author, None, before, after, None, found)
+    return Decision(CHANGE, tuple(locks), tuple(edits), message, author, None, before, after, None, found, ())
+
+
+def change_refs(locks, refs, before, after):
+    """A change of refs outside the branch only: they land together, or the server refuses them."""
+    return Decision(CHANGE, tuple(locks), (), None, None, None, before, after, None, None, tuple(refs))
 
 
 def wait(locks, reason, before=None, recheck_after=None):
-    return Decision(WAIT, tuple(locks), (), None, None, reason, before, before, recheck_after, None)
+    return Decision(WAIT, tuple(locks), (), None, None, reason, before, before, recheck_after, None, ())
 
 
 class Observer(object):
@@ -92,12 +102,14 @@ Outcome = namedtuple('Outcome', 'decision snapshot commit races waited')
 
 
 def run(cache, operation, check_mode=False, wait_for_lock=True, timeout=0, poll_interval=10.0,
-        clock=time.monotonic, observer=None):
+        clock=time.monotonic, observer=None, lifetime=UNBOUND):
     """Run ``operation`` on fresh state until its change is pushed, nothing is to be done, or time runs out.
 
     ``timeout`` (seconds, 0 = no limit) bounds waiting, race retries and every git command.
-    Returns an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed) and
-    whose ``snapshot`` is the state the decision was made on.
+    ``lifetime`` (_lifetime.Lifetime) is looked at before each attempt and all through each wait:
+    once the task must stop, TaskStoppedError ends the run (never in the middle of a push).
+    Returns an Outcome whose ``commit`` is the pushed sha (None when nothing was pushed, or only
+    refs outside the branch) and whose ``snapshot`` is the state the decision was made on.
 
     A decision is first made on the state the cache holds, without asking the server: a
     change is pushed at once (a push lands only on the head it was built on, so a change
@@ -110,13 +122,16 @@ def run(cache, operation, check_mode=False, wait_for_lock=True, timeout=0, poll_
     cache.deadline = deadline.at
     races, waited, use_cache, woken_locally = 0, 0.0, not check_mode, False
     while True:
+        lifetime.check()
         attempt = _attempt(cache, operation, check_mode, use_cache, observer)
         decision = attempt.decision
-        if attempt.pushed:
+        if attempt.landed:
             observer.reached('after-push')
             return Outcome(decision, attempt.snapshot, attempt.pushed, races, waited)
         if attempt.from_cache and not (decision.kind == WAIT and woken_locally):
             use_cache = False
+        elif decision.kind == CHANGE and decision.message is None and not check_mode:
+            operation.refs_refused(decision)  # the operation decides again, on the branch this time
         elif decision.kind == CHANGE and not check_mode:
             races += 1
             observer.race_lost()
@@ -124,7 +139,7 @@ def run(cache, operation, check_mode=False, wait_for_lock=True, timeout=0, poll_
             race_backoff(races)
             use_cache = False  # the race proved the cache's state stale
         elif decision.kind == WAIT and wait_for_lock and not check_mode:
-            woken_locally, spent = _wait(cache, operation, attempt, poll_interval, deadline, observer)
+            woken_locally, spent = _wait(cache, operation, attempt, poll_interval, deadline, observer, lifetime)
             use_cache = woken_locally
             waited += spent
         else:
@@ -151,7 +166,7 @@ class Deadline(object):
         return recheck_at if self.at is None else min(self.at, recheck_at)
 
 
-def _wait(cache, operation, attempt, poll_interval, deadline, observer):
+def _wait(cache, operation, attempt, poll_interval, deadline, observer, lifetime):
     """Wait for news after ``attempt`` decided to wait; (True when the cache holds the news, seconds waited)."""
     decision = attempt.decision
     deadline.check(decision.reason)
@@ -159,7 +174,7 @@ def _wait(cache, operation, attempt, poll_interval, deadline, observer):
     observer.waiting_started(decision)
     try:
         woken_locally = _wait_for_news(cache, operation, attempt.snapshot.head, attempt.announced, poll_interval,
-                                       deadline.wake_up_at(decision))
+                                       deadline.wake_up_at(decision), lifetime)
     finally:
         observer.waiting_ended()
     spent = deadline.clock() - started
@@ -167,8 +182,8 @@ def _wait(cache, operation, attempt, poll_interval, deadline, observer):
     return woken_locally, spent
 
 
-# One try at the transaction: what was decided, on which state, and what was pushed.
-Attempt = namedtuple('Attempt', 'snapshot decision pushed from_cache announced')
+# One try at the transaction: what was decided, on which state, whether its change landed and the commit pushed.
+Attempt = namedtuple('Attempt', 'snapshot decision landed pushed from_cache announced')
 
 
 def _attempt(cache, operation, check_mode, use_cache, observer):
@@ -186,8 +201,9 @@ def _attempt(cache, operation, check_mode, use_cache, observer):
             _guarded(cache, lambda: None, fetch=True)
     outside = operation.look_outside(cache)
     with cache.exclusive():
-        snapshot, decision, pushed = _guarded(cache, lambda: _decide_and_push(cache, operation, outside, check_mode, observer))
-        return Attempt(snapshot, decision, pushed, from_cache, cache.announced())
+        snapshot, decision, landed, pushed = _guarded(cache, lambda: _decide_and_push(cache, operation, outside, check_mode, observer,
+                                                                                     from_cache))
+        return Attempt(snapshot, decision, landed, pushed, from_cache, cache.announced())
 
 
 def _guarded(cache, action, fetch=False):
@@ -205,26 +221,33 @@ def _guarded(cache, action, fetch=False):
             return action()
 
 
-def _decide_and_push(cache, operation, outside, check_mode, observer):
-    """Decide on the cache's state and push a change. Returns (snapshot, decision, pushed sha or None)."""
+def _decide_and_push(cache, operation, outside, check_mode, observer, from_cache=False):
+    """Decide on the cache's state and push a change. Returns (snapshot, decision, landed, pushed sha or None).
+
+    A change of refs outside the branch is pushed only when decided on fetched state: unlike a commit, it would
+    land on a branch that moved since the cache's state (a renewal of a claim released elsewhere).
+    """
     snapshot = Snapshot(cache, cache.local_head())
     decision = operation.decide(snapshot, outside)
     if decision.kind != CHANGE or check_mode:
-        return snapshot, decision, None
+        return snapshot, decision, False, None
+    if decision.message is None:
+        return snapshot, decision, not from_cache and cache.push_refs(decision.refs), None
     observer.reached('before-commit')
     sha = snapshot.write_commit(decision.edits, decision.message, decision.author)
     observer.reached('after-commit')
-    return snapshot, decision, sha if cache.push(sha, operation.push_also()) else None
+    landed = cache.push(sha, operation.push_also())
+    return snapshot, decision, landed, sha if landed else None
 
 
-def _wait_for_news(cache, operation, known, announced, poll_interval, deadline):
+def _wait_for_news(cache, operation, known, announced, poll_interval, deadline, lifetime):
     """Wait until the branch moves so that the operation may no longer say wait; True when the cache holds that state.
 
     A push from this machine is looked at in the cache without taking its lock, and
     waiting goes on while the operation still says wait there: the many waiters one
     release wakes do not queue for the lock the next push needs.
     """
-    while cache.wait_for_change(known, _look_every(poll_interval, operation, known), deadline, announced):
+    while cache.wait_for_change(known, _look_every(poll_interval, operation, known), deadline, announced, sleep=lifetime.sleep):
         announced = cache.announced()
         outside = operation.look_outside(cache)
         try:

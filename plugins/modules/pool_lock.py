@@ -54,8 +54,30 @@ options:
     description:
       - With O(state=claimed), how long the claim is meant to last (V(30m), V(2h), seconds). It is recorded with the claim
         (a C(Lock-Lease-Expires) trailer), and M(lockpool.git.pool_reap) releases the lock once it has expired.
-      - Claiming again locks O(holder) already holds, with a lease, renews it from now (a commit that changes no file).
+      - Claiming again locks O(holder) already holds, with a lease, renews it from now. A renewal is a ref outside the
+        branch (under C(refs/lockpool/leases/)), so it never races with other claimers' pushes; where the server refuses
+        such refs, it is a commit that changes no file, with a warning.
+      - A claimed lock whose lease has run out is free. The next claim takes it over in one commit that changes no file and
+        records the claim that expired (a C(Lock-Claim-Expired) trailer); its O(token) is larger, so the old holder's
+        release or renewal with its token fails.
     type: raw
+  keep_renewed:
+    description:
+      - With O(state=claimed), O(name), O(lease) and O(token) of locks O(holder) holds, keep renewing their lease every
+        third of it until the claim is over (released, or taken over after it ran out) or the play that asked is gone
+        (O(controller_process)); then the lease runs out by itself. Run it as an async task (C(async), C(poll=0)).
+      - The role M(lockpool.git.with_lock) starts one such task for the lock it holds.
+    type: bool
+    default: false
+  controller_process:
+    description:
+      - The C(ansible-playbook) process this task belongs to (C(pid:start time)). The collection's action plugin sets it
+        when the task runs on the controller (C(localhost), C(delegate_to=localhost), a local connection); leave it unset.
+      - Once that process is gone (killed by any signal), a waiting task gives up within a second, claims nothing, leaves
+        the fair queue and removes its temporary files; a claim that landed in that instant is released again; and
+        O(keep_renewed) stops renewing.
+      - Whatever sets it, the task also stops that way on SIGTERM, SIGINT and SIGHUP.
+    type: str
   token:
     description:
       - The RV(lock.token) of one's claim (a mapping of lock name to token for several locks).
@@ -116,6 +138,13 @@ options:
   team:
     description:
       - A team name recorded with the change, as the Pix4D fork of the pool-resource does.
+    type: str
+  job:
+    description:
+      - The job that claims, recorded with the claim as a C(Lock-Job) trailer, e.g. V(awx 1234);
+        M(lockpool.git.pool_reap) with O(lockpool.git.pool_reap#module:awx_url) asks AWX whether it still runs.
+      - "With O(state=claimed) only; recorded in each claim commit, one trailer per lock (C(Lock-Job: aws/env-1 awx 1234))."
+      - The role M(lockpool.git.with_lock) sets it to V(awx <awx_job_id>) when it runs under AWX.
     type: str
   force:
     description:
@@ -312,8 +341,16 @@ waited:
   returned: always
   type: float
 commit:
-  description: The commit pushed, or null when nothing was pushed.
+  description: The commit pushed, or null when nothing was pushed (a lease renewed by a ref pushes no commit).
   returned: always
+  type: str
+renewals:
+  description: With O(keep_renewed), how many times the lease was renewed.
+  returned: with O(keep_renewed)
+  type: int
+ended:
+  description: With O(keep_renewed), why it stopped renewing (the claim is over, or the play is gone).
+  returned: with O(keep_renewed)
   type: str
 waiting_for:
   description: What the task would have waited for, when it did not wait (O(wait=false) or check mode).
@@ -347,6 +384,9 @@ def argument_spec():
         claimed=dict(type='bool', default=False),
         holder=dict(type='str'),
         team=dict(type='str'),
+        job=dict(type='str'),
+        keep_renewed=dict(type='bool', default=False),
+        controller_process=dict(type='str'),
         force=dict(type='bool', default=False),
         wait=dict(type='bool', default=True),
         timeout=dict(type='raw', default=0),

@@ -406,6 +406,13 @@ class FakeRepoCache(object):
             return self._objects.info(sha, ())
         return None
 
+    def matching(self, revisions, pattern):
+        """As RepoCache's: the commits of one revision whose message matches ``pattern``, newest first, without changes."""
+        self._call('matching')
+        assert len(revisions) == 1, 'one revision, not %r' % (revisions,)
+        return (self._objects.info(sha, ()) for sha in self._objects.walk(revisions[0])
+                if _matches(pattern, self._objects.get(sha, Commit).message))
+
     def history(self, head, paths=(), added_only=False):
         """A generator, as RepoCache's: the commits that changed ``paths``, with those changes (only the adds when
         ``added_only``), newest first."""
@@ -498,14 +505,17 @@ class FakeRepoCache(object):
         self._call('announced')
         return self.machine.announcement
 
-    def wait_for_change(self, known, poll_interval, deadline, since=None):
+    def wait_for_change(self, known, poll_interval, deadline, since=None, sleep=None):
         """As RepoCache's, on the fake clock: True as soon as this machine announces a change after ``since``
         (default: the current announcement), False when the server's branch is seen to have moved from ``known``
-        (asked every ``poll_interval``) or at ``deadline`` (None: never)."""
+        (asked every ``poll_interval``) or at ``deadline`` (None: never). ``sleep(0)`` is called at each step, as
+        the real one sleeps between its looks (a Lifetime's sleep raises there once the task must stop)."""
         self._call('wait_for_change')
         since = self.machine.announcement if since is None else since
         started = self.clock()
         while deadline is None or self.clock() < deadline:
+            if sleep is not None:
+                sleep(0)
             if self.clock() - started > FOREVER:
                 raise AssertionError('the test waits forever: nothing it waits for ever happens')
             ask_server_at = self.clock() + max(poll_interval, LOCAL_POLL)

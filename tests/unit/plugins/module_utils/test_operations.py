@@ -218,10 +218,12 @@ def test_a_defaulted_holder_never_takes_a_claim_of_that_name_for_its_own(cache, 
     assert decide(cache, claim(clock, 'alice', holder_given=False, name='env-1')).kind == WAIT
 
 
-def test_a_claim_of_ones_own_lock_with_a_lease_renews_it_in_a_commit_that_changes_no_file(cache, server, clock):
+def test_a_claim_of_ones_own_lock_with_a_lease_renews_it_in_a_commit_where_the_server_refuses_lease_refs(cache, server, clock):
+    server.refused_prefixes.append('refs/lockpool/leases/')
     claimed_by(server, 'alice', 'env-1', token=1, lease_until=clock() + 600)
     clock.advance(300)
     operation = claim(clock, name='env-1', lease='1h')
+    operation.refs_refused(decide(cache, operation))
     decision = decide(cache, operation)
     assert decision.kind == CHANGE and decision.edits == ()
     assert decision.message == 'renewing: env-1\n\nLock-Holder: alice\nLock-Pool: aws\nLock-Lease-Expires: aws/env-1 %s\n' % utc(clock() + 3600)
