@@ -111,11 +111,11 @@ class Lifetime(object):
         if self.stopped is None:
             self.stopped = 'it was stopped by %s' % signal.Signals(number).name
 
-    def must_stop(self):
-        """Why the task must stop now, or None; looks at the controller at most every LOOK_EVERY seconds."""
+    def must_stop(self, look_now=False):
+        """Why the task must stop now, or None; looks at the controller at most every LOOK_EVERY seconds (or now)."""
         if self.stopped is None and self.controller is not None:
             now = self.clock()
-            if self._looked_at is None or now - self._looked_at >= LOOK_EVERY:
+            if look_now or self._looked_at is None or now - self._looked_at >= LOOK_EVERY:
                 self._looked_at = now
                 if not self.controller.alive():
                     self.stopped = 'the ansible-playbook process %d that ran it is gone' % self.controller.pid

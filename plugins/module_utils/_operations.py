@@ -128,7 +128,7 @@ def execute(cache, operation, observer=None, lifetime=UNBOUND):
 
 def _give_back_if_stopped(cache, operation, decision, snapshot, commit, lifetime):
     """When the task was stopped as its change landed: undo what nobody else would, then say it stopped."""
-    reason = lifetime.must_stop()
+    reason = lifetime.must_stop(look_now=True)
     if reason is None or decision.kind != transaction.CHANGE or operation.request.check_mode:
         return
     undo = operation.undo(decision, snapshot, commit)

@@ -55,7 +55,7 @@ def test_a_stale_holders_release_after_a_reap_fails_and_the_new_holder_keeps_the
     result = pool_lock(lock_args, name='env-1', state='released', token=stale)
     assert result['failed']
     assert result['msg'] == ("cannot release lock 'env-1' in pool 'aws' with token %d: that claim is over, "
-                             "it is claimed again with token %d" % (stale, new))
+                             "it is claimed again with token %d by bob" % (stale, new))
     assert pool_state(aws_repo, 'aws')['claimed'] == ['env-1']
     assert pool_lock(lock_args, name='env-1', holder='bob', wait=False)['lock']['holder'] == 'bob'
 

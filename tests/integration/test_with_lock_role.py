@@ -103,7 +103,7 @@ def test_a_lock_another_holder_took_meanwhile_is_not_released_by_the_role(aws_re
     play = write_play(tmp_path, intruder, role_vars(aws_repo, tmp_path, pool_lock_name='env-1'))
     completed = run(play, tmp_path)
     assert completed.returncode == 2
-    assert 'it is held by intruder' in completed.stdout
+    assert 'that claim is over, it is claimed again with token 2 by intruder' in completed.stdout
     assert pool_state(aws_repo, 'aws')['claimed'] == ['env-1']
     assert 'Lock-Holder: intruder' in last_message(aws_repo).splitlines()
 

@@ -238,3 +238,17 @@ def test_a_kept_lease_without_a_controller_to_watch_is_renewed_once_only(cache, 
 def test_keep_renewed_needs_the_lease_and_the_token_of_each_lock():
     with pytest.raises(InvalidInputError, match='^keep_renewed needs the lease'):
         Claim(request(), dict(name='env-1', token=1, keep_renewed=True))
+
+
+def test_a_claim_that_lands_as_its_controller_dies_is_given_back_even_just_after_a_look(cache, server, clock):
+    controller = Controller()
+    lifetime = Lifetime(controller, clock=clock)
+
+    class DieAtPush(transaction.Observer):
+        def reached(self, phase):
+            if phase == 'after-push':
+                controller.gone = True  # less than a LOOK_EVERY after the look before the attempt
+
+    with pytest.raises(TaskStoppedError, match=r'is gone; what it had just claimed \(env-1\) was given back$'):
+        execute(cache, claim(clock, name='env-1'), observer=DieAtPush(), lifetime=lifetime)
+    assert pool_state(server, 'aws')['claimed'] == []
