@@ -7,8 +7,8 @@ A claim made under AWX by the role with_lock records ``Lock-Job: <pool>/<lock> a
 ``awx_job_id``). The controller's API answers ``GET /api/v2/jobs/<id>/`` with the job, whose ``status`` is one of
 new, pending, waiting, running (it still runs) or successful, failed, error, canceled (it is over); see the
 Jobs section of https://docs.ansible.com/automation-controller/latest/html/controllerapi/api_ref.html.
-A job that is gone (HTTP 404: deleted, or cleaned up by a management job) no longer runs either. Before the first
-job, ``GET /api/v2/ping/`` (which needs no token) must answer with a ``version``: a URL that is not the
+A job that is gone (HTTP 404: deleted, or cleaned up by a management job) no longer runs either, once
+``GET /api/v2/ping/`` (which needs no token) has answered with a ``version``: a URL that is not the
 controller's API, where every job would be "not found", is never taken for one where every job is gone.
 """
 

@@ -9,8 +9,8 @@ builds/42``); _message.parse_message reads both into a ConcourseBuild. The ATC's
 ``GET /api/v1/teams/<team>/pipelines/<pipeline>/jobs/<job>/builds/<name>`` (its route ``GetJobBuild``, in
 concourse/concourse's atc/routes.go) with the build, whose ``status`` (atc/build.go) is pending or started (it still
 runs) or succeeded, failed, errored, aborted (it is over). A build that is gone (HTTP 404: its pipeline or job
-deleted) no longer runs either. Before the first build, ``GET /api/v1/info`` (which needs no token) must answer with
-a ``version``, so that a URL that is not the ATC's is never taken for one where every build is gone.
+deleted) no longer runs either, once ``GET /api/v1/info`` (which needs no token) has answered with a ``version``, so
+that a URL that is not the ATC's is never taken for one where every build is gone.
 
 What cannot be asked is said so (a JobSystemError), never guessed: a claim that names no team (the pool-resource
 before v1.0.1), a subject whose instance vars (v1.7.1-v1.7.2) cannot be turned back into the API's, and a build URL

@@ -6,8 +6,8 @@
 A claim of ours records its job in a ``Lock-Job: <pool>/<lock> <system> <id>`` trailer (``awx 1234``: the role
 with_lock under AWX); a claim of Concourse's pool-resource names its build in the commit subject or a ``Build URL:``
 line (_message.parse_message). ``job_ref`` reads which system that is (a JobRef). Each system has one file,
-``_job_<name>.py`` (NAME, TITLE, URL_OPTION, TOKEN_OPTION, ``ident_of``, ``label`` and a Client with ``probe()`` and
-``status(ident)``), in the registry SYSTEMS; to add one, write its file and list it there. ``JobSystems`` asks the
+``_job_<name>.py`` (NAME, TITLE, URL_OPTION, TOKEN_OPTION, GONE, ``ident_of``, ``label`` and a Client with ``probe()``
+and ``status(ident)``), in the registry SYSTEMS; to add one, write its file and list it there. ``JobSystems`` asks the
 systems pool_reap was given a URL for, each job once per run, and turns every failure into an Answer that cannot tell
 (``finished`` None) and says why: a job is never taken for finished unless its system said so.
 """
@@ -89,17 +89,23 @@ class JobSystems(object):
         return Answer(claim, ref.label, ref.system, finished, status, why)
 
     def _ask(self, client, ref):
-        """(finished, status, why) of ``ref``'s job; the system is probed once, before its first job."""
+        """(finished, status, why) of ``ref``'s job. A job its system says is not found is taken for gone only when the
+        system's URL answers as its API does (``probe()``, once per system): a wrong URL, where every job would be
+        "not found", never has every claim released."""
         try:
-            if ref.system not in self._probes:
-                self._probes[ref.system] = None
-                try:
-                    client.probe()
-                except JobSystemError as exc:
-                    self._probes[ref.system] = exc
-            if self._probes[ref.system] is not None:
-                raise self._probes[ref.system]
             finished, status = client.status(ref.ident)
+            if status == SYSTEMS[ref.system].GONE:
+                self._check_probe(client, ref.system)
             return finished, status, None
         except JobSystemError as exc:
             return None, None, client.api.scrub(str(exc))
+
+    def _check_probe(self, client, system):
+        if system not in self._probes:
+            self._probes[system] = None
+            try:
+                client.probe()
+            except JobSystemError as exc:
+                self._probes[system] = exc
+        if self._probes[system] is not None:
+            raise JobSystemError('the job is not found, and %s' % self._probes[system])

@@ -26,6 +26,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import time
 from collections import namedtuple
 
@@ -201,8 +202,8 @@ def _attempt(cache, operation, check_mode, use_cache, observer):
             _guarded(cache, lambda: None, fetch=True)
     outside = operation.look_outside(cache)
     with cache.exclusive():
-        snapshot, decision, landed, pushed = _guarded(cache, lambda: _decide_and_push(cache, operation, outside, check_mode, observer,
-                                                                                     from_cache))
+        attempted = functools.partial(_decide_and_push, cache, operation, outside, check_mode, observer, from_cache)
+        snapshot, decision, landed, pushed = _guarded(cache, attempted)
         return Attempt(snapshot, decision, landed, pushed, from_cache, cache.announced())
 
 

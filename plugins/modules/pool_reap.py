@@ -61,7 +61,8 @@ options:
       - The URL of AWX or Automation Controller (V(https://awx.example.com)). Given, each claim that records an AWX job
         is released when C(GET <awx_url>/api/v2/jobs/<id>/) says that job is over (C(status) successful, failed,
         error or canceled), or answers 404 (the job is gone); a job that is new, pending, waiting or running keeps its claim.
-      - C(GET <awx_url>/api/v2/ping/) must answer first, so that a wrong URL never has every job taken for gone.
+      - A 404 counts as gone only when C(GET <awx_url>/api/v2/ping/) answers with a version, so that a wrong URL never
+        has every job taken for gone.
     type: str
   awx_token:
     description:
@@ -74,7 +75,8 @@ options:
       - The URL of Concourse (its C(ATC_EXTERNAL_URL), V(https://ci.example.com)). Given, each claim Concourse made is
         released when C(GET <concourse_url>/api/v1/teams/<team>/pipelines/<pipeline>/jobs/<job>/builds/<build>) says
         that build is over (C(status) succeeded, failed, errored or aborted), or answers 404 (it is gone); a build that is
-        pending or started keeps its claim. C(GET <concourse_url>/api/v1/info) must answer first.
+        pending or started keeps its claim. A 404 counts as gone only when C(GET <concourse_url>/api/v1/info) answers with
+        a version.
       - A claim whose C(Build URL) names another server, that names no team (pool-resource before v1.0.1), or whose
         subject names instance vars (v1.7.1 and v1.7.2) cannot be asked about (RV(unknown)).
     type: str

@@ -189,32 +189,42 @@ def test_a_redirect_is_not_followed_and_cannot_tell(apis):
 
 
 def test_an_unreachable_awx_cannot_tell_and_says_where(apis):
-    apis.answers[AWX + '/api/v2/ping/'] = JobSystemError('no answer: [Errno 111] Connection refused')
+    apis.answers[AWX + '/api/v2/jobs/1234/'] = JobSystemError('no answer: [Errno 111] Connection refused')
     answer = systems(apis).ask(awx(1234), 'c1')
     assert answer.finished is None
     assert answer.why == 'AWX at https://awx.example.com gave no answer: [Errno 111] Connection refused'
 
 
 def test_a_url_that_is_not_the_awx_api_takes_no_job_for_gone(apis):
-    """A wrong awx_url answers 404 for every job: the ping, asked first, keeps that from releasing every claim."""
+    """A wrong awx_url answers 404 for every job: the ping, asked then, keeps that from releasing every claim."""
+    apis.answers[AWX + '/api/v2/jobs/1234/'] = (404, b'not found')
     apis.answers[AWX + '/api/v2/ping/'] = (404, b'not found')
     answer = systems(apis).ask(awx(1234), 'c1')
-    assert answer.finished is None and 'GET /api/v2/ping/ answered HTTP 404' in answer.why
-    assert [url for url in apis.asked() if '/jobs/' in url] == []
+    assert answer.finished is None and answer.why.startswith('the job is not found, and ')
+    assert 'GET /api/v2/ping/ answered HTTP 404' in answer.why
 
 
-def test_the_api_is_pinged_once_and_each_job_asked_once(apis):
+def test_a_job_the_api_reports_is_decided_without_a_ping(apis):
+    """A server that answers the job but not the ping (a proxy, a stand-in) still says whether the job is over."""
+    apis.job(1, 'canceled')
+    apis.answers[AWX + '/api/v2/ping/'] = (404, b'not found')
+    assert systems(apis).ask(awx(1), 'c1').finished is True
+
+
+def test_the_api_is_pinged_once_only_for_jobs_not_found_and_each_job_asked_once(apis):
     apis.job(1, 'running')
     apis.job(2, 'successful')
     asking = systems(apis)
     for claim in ('c1', 'c2', 'c3'):
         asking.ask(awx(1), claim)
         asking.ask(awx(2), claim)
-    assert sorted(apis.asked()) == [AWX + '/api/v2/jobs/1/', AWX + '/api/v2/jobs/2/', AWX + '/api/v2/ping/']
+        asking.ask(awx(3), claim)
+        asking.ask(awx(4), claim)
+    assert sorted(apis.asked()) == [AWX + '/api/v2/jobs/%d/' % job for job in (1, 2, 3, 4)] + [AWX + '/api/v2/ping/']
 
 
 def test_no_message_holds_the_token_even_when_a_layer_below_puts_it_in_one(apis):
-    apis.answers[AWX + '/api/v2/ping/'] = JobSystemError('no answer: header Bearer %s rejected' % AWX_TOKEN)
+    apis.answers[AWX + '/api/v2/jobs/1234/'] = JobSystemError('no answer: header Bearer %s rejected' % AWX_TOKEN)
     answer = systems(apis).ask(awx(1234), 'c1')
     assert AWX_TOKEN not in answer.why and '***' in answer.why
 
@@ -272,7 +282,7 @@ def test_concourse_is_asked_for_the_job_build_with_the_bearer_token(apis):
 def test_the_build_of_an_instanced_pipeline_is_asked_with_its_instance_vars(apis):
     url = CI + '/teams/main/pipelines/demo/jobs/my%20test/builds/3.1?vars=%7B%22branch%22%3A%22stable%22%7D&other=1'
     systems(apis).ask(concourse('claiming: env-1\nBuild URL: %s\n' % url), 'c1')
-    assert apis.asked()[-1] == CI + '/api/v1/teams/main/pipelines/demo/jobs/my%20test/builds/3.1?vars=%7B%22branch%22%3A%22stable%22%7D'
+    assert apis.asked()[0] == CI + '/api/v1/teams/main/pipelines/demo/jobs/my%20test/builds/3.1?vars=%7B%22branch%22%3A%22stable%22%7D'
 
 
 def test_a_build_url_on_another_server_cannot_tell_and_the_token_goes_nowhere(apis):
@@ -300,9 +310,10 @@ def test_a_refused_concourse_token_cannot_tell_and_says_so_without_the_token(api
 
 
 def test_a_url_that_is_not_the_concourse_api_takes_no_build_for_gone(apis):
+    apis.answers[CI + '/api/v1/teams/main/pipelines/deploy/jobs/deploy-aws/builds/42'] = (404, b'not found')
     apis.answers[CI + '/api/v1/info'] = (200, b'<html>a web site</html>')
     answer = systems(apis).ask(concourse('main/deploy/deploy-aws build 42 claiming: env-1\n'), 'c1')
-    assert answer.finished is None and [url for url in apis.asked() if '/builds/' in url] == []
+    assert answer.finished is None and answer.why.startswith('the job is not found, and Concourse answered GET /api/v1/info')
 
 
 def test_a_concourse_job_recorded_by_our_claim_is_asked_about_too(apis):

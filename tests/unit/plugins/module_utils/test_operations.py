@@ -235,7 +235,8 @@ def test_a_claim_of_ones_own_lock_with_a_lease_renews_it_in_a_commit_where_the_s
 
 def test_a_renewal_with_the_token_of_an_earlier_claim_is_refused(cache, server, clock):
     claimed_by(server, 'alice', 'env-1', token=3)
-    with pytest.raises(NotHolderError, match=r"^cannot renew lock 'env-1' in pool 'aws' with token 2: that claim is over, it is claimed again with token 3 by alice$"):
+    with pytest.raises(NotHolderError, match=r"^cannot renew lock 'env-1' in pool 'aws' with token 2: "
+                                             r"that claim is over, it is claimed again with token 3 by alice$"):
         decide(cache, claim(clock, name='env-1', lease='1h', token=2))
 
 
@@ -357,7 +358,8 @@ def test_a_release_with_the_token_of_a_claim_that_is_over_is_refused(cache, serv
     claimed_by(server, 'alice', 'env-1', token=7)
     released_by(server, 'reaper', 'env-1')
     claimed_by(server, 'bob', 'env-1', token=8)
-    with pytest.raises(NotHolderError, match="^cannot release lock 'env-1' in pool 'aws' with token 7: that claim is over, it is claimed again with token 8 by bob$"):
+    with pytest.raises(NotHolderError, match="^cannot release lock 'env-1' in pool 'aws' with token 7: "
+                                             "that claim is over, it is claimed again with token 8 by bob$"):
         decide(cache, Release(request('alice', holder_given=False), dict(name='env-1', token=7)))
 
 
