@@ -80,21 +80,21 @@ def _renewals(snapshot, pool):
     return snapshot.remember(('renewals', pool), lambda: read_renewals(snapshot.cache, pool))
 
 
-def renewal_refspecs(snapshot, lock_file, token, expires_at, now):
-    """Refspecs that renew the claim ``token`` of ``lock_file`` until ``expires_at``, and delete its older renewals and
-    every renewal of the pool that ran out before ``now`` (they extend nothing: this keeps the refs few)."""
+def renewal_refspecs(snapshot, lock_file, token, expires_at):
+    """Refspecs that renew the claim ``token`` of ``lock_file`` until ``expires_at`` and delete its older renewals (only
+    its own: a renewal never races with another claim's)."""
     claim = snapshot.added_by(lock_file.path)
-    prefix = renewals_prefix(snapshot.cache.remote.branch, lock_file.pool)
-    ref = '%s%s/%d-%d' % (prefix, ref_component(lock_file.name), token, int(expires_at))
-    stale = [old for key, found in _renewals(snapshot, lock_file.pool).items() for expires, old in found
-             if old != ref and (key == (lock_file.name, token) or expires < now)]
-    return ['%s:%s' % (claim.sha, ref)] + [':' + old for old in stale]
+    ref = '%s%s/%d-%d' % (renewals_prefix(snapshot.cache.remote.branch, lock_file.pool), ref_component(lock_file.name), token, int(expires_at))
+    return ['%s:%s' % (claim.sha, ref)] + [':' + old for old in renewal_refs(snapshot, lock_file, token) if old != ref]
 
 
-def forget_renewals(cache, pool, name, token):
-    """Delete the renewal refs of the claim ``token`` of ``pool/name``, once it is over; best effort (a renewal
-    left behind extends nothing, and the pool's next renewal deletes it once it has run out)."""
-    refs = [ref for _expires, ref in read_renewals(cache, pool).get((name, token), [])]
+def renewal_refs(snapshot, lock_file, token):
+    """The renewal refs of the claim ``token`` of ``lock_file`` on the server (read once per snapshot)."""
+    return [ref for _expires, ref in _renewals(snapshot, lock_file.pool).get((lock_file.name, token), [])]
+
+
+def forget_refs(cache, refs):
+    """Delete renewal ``refs`` of claims that are over; best effort (a renewal left behind extends nothing)."""
     if refs:
         try:
             cache.push_refs([':' + ref for ref in refs], atomic=False)
@@ -134,6 +134,15 @@ def lease_expiry(snapshot, lock_file):
 
 def _just_made(snapshot, lock_file):
     return snapshot.made is not None and snapshot.added_by(lock_file.path) is snapshot.made
+
+
+def next_expiry(snapshot, lock_file, now):
+    """When to look again at a claim that holds ``lock_file`` for its lease: the expiry the branch records while it is
+    ahead (a renewal can only make it later), else the lease in force; None without a lease."""
+    recorded = recorded_expiry(snapshot, lock_file)
+    if recorded is None or recorded > now:
+        return recorded
+    return lease_expiry(snapshot, lock_file)
 
 
 def lease_has_expired(snapshot, lock_file, now):

@@ -39,7 +39,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._leases import (
-    LEASE_REFS, forget_renewals, lease_expiry, lease_has_expired, lease_trailer, renewal_refspecs, takeover_trailer,
+    LEASE_REFS, forget_refs, lease_expiry, lease_has_expired, lease_trailer, next_expiry, renewal_refs, renewal_refspecs,
+    read_renewals, takeover_trailer,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._lifetime import UNBOUND
 from ansible_collections.lockpool.git.plugins.module_utils._message import format_message, lock_trailer, parse_message
@@ -53,6 +54,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._tokens import check_
 _HOLDER_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>]')
 TRAILER_TO_POOL = 'Lock-To-Pool'
 TRAILER_REAPED = 'Lock-Reaped'
+LEASE_RECHECK_MARGIN = 0.2  # seconds after a lease runs out that a claim waiting for its lock decides again
 
 
 class Request(object):
@@ -106,7 +108,7 @@ def execute(cache, operation, observer=None, lifetime=UNBOUND):
                                   timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
                                   lifetime=lifetime)
     finally:
-        operation.finish(outcome)
+        operation.finish(cache, outcome)
     decision = outcome.decision
     if outcome.commit:
         snapshot = Snapshot.after_push(cache, outcome)
@@ -268,8 +270,8 @@ class Operation(object):
     def push_also(self):
         return ()
 
-    def finish(self, outcome):
-        """The run is over (``outcome`` None when it failed)."""
+    def finish(self, cache, outcome):
+        """The run on ``cache`` is over (``outcome`` None when it failed)."""
 
     def refs_refused(self, decision):
         """The server refused the refs of ``decision`` (a change outside the branch only)."""
@@ -430,6 +432,7 @@ class Claim(Operation):
         self.clock = clock
         self.waiter = None
         self.renew_by_commit = False  # once the server refused the lease's renewal refs
+        self.expired_renewals = []  # the renewal refs of the expired claims the last decision takes over
         self.notes = []
         self.params = params
         self.keep_renewed = params.get('keep_renewed', False)
@@ -466,7 +469,7 @@ class Claim(Operation):
                       and not _held_by_requester(request, snapshot, lock_file)]
             if others:
                 return self._wait(lock_files, wanted_ahead, "lock '%s' in pool '%s' is claimed by %s"
-                                  % (others[0].name, request.pool, _holder_of(snapshot, others[0]) or 'another holder'))
+                                  % (others[0].name, request.pool, _holder_of(snapshot, others[0]) or 'another holder'), snapshot, others)
             free = [lock_file for lock_file in lock_files if lock_file.state == UNCLAIMED] + claimed
             if not free:
                 return self._renewal(snapshot, lock_files)
@@ -477,7 +480,7 @@ class Claim(Operation):
                 free += [lock_file for lock_file in _claimed_only(pool)
                          if lease_has_expired(snapshot, lock_file, now) and self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:
-                return self._wait([], wanted_ahead, self.selection.shortage(request.pool))
+                return self._wait([], wanted_ahead, self.selection.shortage(request.pool), snapshot, _claimed_only(pool))
             lock_files = free = random.sample(free, self.selection.count)
         takeable = len(pool.available()) + sum(1 for lock_file in free if lock_file.state == CLAIMED)
         if wanted_ahead is not None and takeable - len(free) < wanted_ahead:
@@ -505,6 +508,8 @@ class Claim(Operation):
         trailers += [takeover_trailer(request.pool, lock_file.name, current_token(snapshot, lock_file), lease_expiry(snapshot, lock_file))
                      for lock_file in free if lock_file.state == CLAIMED]
         edits = [Move(lock_file, lock_path(request.pool, CLAIMED, lock_file.name)) for lock_file in free if lock_file.state == UNCLAIMED]
+        self.expired_renewals = [ref for lock_file in free if lock_file.state == CLAIMED
+                                 for ref in renewal_refs(snapshot, lock_file, current_token(snapshot, lock_file))]
         names = [lock_file.name for lock_file in free]
         return transaction.change(lock_files, edits, request.message('claim', names_subject(free), trailers), request.holder,
                                   _view(request.pool, names, UNCLAIMED), _view(request.pool, names, CLAIMED, request.holder))
@@ -525,9 +530,8 @@ class Claim(Operation):
         if self.renew_by_commit or None in tokens:
             return transaction.change(lock_files, [], request.message('renew', names_subject(lock_files), self._lease_trailers(lock_files)),
                                       request.holder, view, view)
-        now = self.clock()
         refs = [refspec for lock_file, token in zip(lock_files, tokens)
-                for refspec in renewal_refspecs(snapshot, lock_file, token, now + self.lease, now)]
+                for refspec in renewal_refspecs(snapshot, lock_file, token, self.clock() + self.lease)]
         return transaction.change_refs(lock_files, refs, view, view)
 
     def again(self):
@@ -538,8 +542,8 @@ class Claim(Operation):
 
     def forget_renewals(self, cache, result):
         """Delete the renewal refs of this claim, which is over; returns ``result``."""
-        for name, token in self.tokens.items():
-            forget_renewals(cache, self.request.pool, name, token)
+        renewals = read_renewals(cache, self.request.pool)
+        forget_refs(cache, [ref for name, token in self.tokens.items() for _expires, ref in renewals.get((name, token), [])])
         return result
 
     def still_held(self, cache):
@@ -566,9 +570,14 @@ class Claim(Operation):
         request = Request(self.request.pool, self.request.holder, holder_given=True, team=self.request.team, wait=False, timeout=60)
         return Release(request, dict(name=names, token=dict((name, token) for name, token in tokens.items() if token is not None)))
 
-    def _wait(self, lock_files, wanted_ahead, reason):
-        """A wait; a fair one decides again every RECHECK_EVERY seconds, for the queue changes outside the branch."""
-        return transaction.wait(lock_files, reason, recheck_after=RECHECK_EVERY if wanted_ahead is not None else None)
+    def _wait(self, lock_files, wanted_ahead, reason, snapshot=None, blocking=()):
+        """A wait; a fair one decides again every RECHECK_EVERY seconds, for the queue changes outside the branch, and
+        any one as soon as the first lease of the ``blocking`` claims runs out (that moves no branch either)."""
+        now = self.clock()
+        rechecks = [RECHECK_EVERY] if wanted_ahead is not None else []
+        rechecks += [expiry - now + LEASE_RECHECK_MARGIN for expiry in (next_expiry(snapshot, lock_file, now) for lock_file in blocking)
+                     if expiry is not None]
+        return transaction.wait(lock_files, reason, recheck_after=max(min(rechecks), LEASE_RECHECK_MARGIN) if rechecks else None)
 
     def before_wait(self, head):
         return self.waiter.before_wait(head) if self.waiter is not None else None
@@ -576,7 +585,9 @@ class Claim(Operation):
     def push_also(self):
         return self.waiter.departure() if self.waiter is not None else ()
 
-    def finish(self, outcome):
+    def finish(self, cache, outcome):
+        if outcome is not None and outcome.commit and self.expired_renewals:  # the claims it took over: their renewals go too
+            forget_refs(cache, self.expired_renewals)
         if self.waiter is not None:
             if outcome is not None and outcome.commit:
                 self.waiter.departed()

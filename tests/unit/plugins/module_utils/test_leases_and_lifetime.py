@@ -252,3 +252,26 @@ def test_a_claim_that_lands_as_its_controller_dies_is_given_back_even_just_after
     with pytest.raises(TaskStoppedError, match=r'is gone; what it had just claimed \(env-1\) was given back$'):
         execute(cache, claim(clock, name='env-1'), observer=DieAtPush(), lifetime=lifetime)
     assert pool_state(server, 'aws')['claimed'] == []
+
+
+def test_a_claim_waiting_for_a_leased_lock_decides_again_as_the_lease_runs_out(cache, server, clock):
+    claimed_by(server, 'bob', 'env-1', token=4, lease_until=clock() + 60)
+    decision = decide(cache, claim(clock, name='env-1', fair=False))
+    assert decision.kind == WAIT and decision.recheck_after == pytest.approx(60.2)
+
+
+def test_a_waiting_claim_takes_the_lock_over_once_its_lease_runs_out_though_the_branch_never_moves(cache, server, clock):
+    claimed_by(server, 'bob', 'env-1', token=4, lease_until=clock() + 60)
+    started = clock()
+    outcome = transaction.run(cache, claim(clock, name='env-1', fair=False, wait=True), clock=cache.clock, poll_interval=600)
+    assert outcome.commit == server.head and clock() - started == pytest.approx(60.2, abs=0.1)
+
+
+def test_a_takeover_deletes_the_renewals_of_the_claim_it_takes_over_and_a_renewal_no_other_claims(cache, server, clock):
+    claimed_by(server, 'bob', 'env-1', token=4, lease_until=clock() + 60)
+    claimed_by(server, 'carol', 'env-2', token=1, lease_until=clock() + 60)
+    execute(cache, claim(clock, 'bob', name='env-1', lease='1m', token=4))
+    execute(cache, claim(clock, 'carol', name='env-2', lease='1m', token=1))
+    clock.advance(120)
+    execute(cache, claim(clock, name='env-1'))
+    assert [ref.rsplit('/', 2)[1] for ref in lease_refs(server)] == ['env-2']
