@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PYTHONPATH := $(COLLECTIONS)
 export LOCKPOOL_PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: demo test unit integration bench stress sanity venv link system-packages clean
+.PHONY: demo test unit integration bench stress kill-load sanity venv link system-packages clean
 
 demo: venv link
 	$(PY) demo/run.py
@@ -34,6 +34,11 @@ sanity: venv
 # Not part of `make test`: 16 processes x 300 acquisitions on 4 locks over git daemon; writes docs/reliability.md.
 stress: venv link system-packages
 	PYTHONPATH=$(COLLECTIONS):$(CURDIR)/tests $(PY) -m support.load 16 300 4 --report docs/reliability.md
+
+# Not part of `make test`: 54 plays of the role killed while they wait, hold and release (3 workers), and what lease
+# renewals cost other claimers; about 10 minutes; writes docs/reliability.md.
+kill-load: venv link system-packages
+	PYTHONPATH=$(COLLECTIONS):$(CURDIR)/tests $(PY) -m support.kill_load 54 3 --report docs/reliability.md
 
 venv: $(VENV)/.installed
 

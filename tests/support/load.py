@@ -14,12 +14,11 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 from support.modules import PYTHON, module_env
 from support.repos import git, make_lock_repo, pool_state
-from support.servers import GitDaemon
+from support.servers import temporary_git_daemon
 
 CONTENDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'contender.py')
 POOL = 'aws'
@@ -123,14 +122,8 @@ def main():
     parser.add_argument('locks', type=int)
     parser.add_argument('--report', help='markdown file whose stress figures to replace')
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix='lockpool-stress-') as workdir:
-        daemon = GitDaemon(os.path.join(workdir, 'served'))
-        os.makedirs(daemon.base)
-        daemon.start()
-        try:
-            result = run_load(daemon, workdir, options.processes, options.cycles, options.locks, time_limit=4 * 3600)
-        finally:
-            daemon.stop()
+    with temporary_git_daemon('lockpool-stress-') as (daemon, workdir):
+        result = run_load(daemon, workdir, options.processes, options.cycles, options.locks, time_limit=4 * 3600)
         fsck_clean = subprocess.run(['git', 'fsck', '--strict'], cwd=result.repo, capture_output=True, check=False).returncode == 0
     print(json.dumps(result.figures._asdict()))
     for failure in result.failures:

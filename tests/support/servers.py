@@ -1,10 +1,12 @@
 """Real servers on loopback, started and stopped by the tests."""
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -97,6 +99,19 @@ class GitDaemon(object):
                     found.append(child)
                 queue.append((child, serving or child_serves))
         return found
+
+
+@contextlib.contextmanager
+def temporary_git_daemon(prefix):
+    """(a started GitDaemon, the temporary working directory it serves from under ``served/``); both go afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        daemon = GitDaemon(os.path.join(workdir, 'served'))
+        os.makedirs(daemon.base)
+        daemon.start()
+        try:
+            yield daemon, workdir
+        finally:
+            daemon.stop()
 
 
 def _pump(source, target):
