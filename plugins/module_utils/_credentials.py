@@ -18,7 +18,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import os
 import re
 import shlex
@@ -27,6 +26,7 @@ import stat
 import tempfile
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
+from ansible_collections.lockpool.git.plugins.module_utils._lifetime import process_exists
 
 SSH_CONNECT_TIMEOUT = 15
 SSH_SERVER_ALIVE_INTERVAL = 15
@@ -67,20 +67,12 @@ def sweep_left_behind(parent=None):
     for name in names:
         match = _LEFT_BEHIND.match(name)
         path = os.path.join(parent, name)
-        if match and int(match.group('pid')) != os.getpid() and not _running(int(match.group('pid'))):
+        if match and int(match.group('pid')) != os.getpid() and not process_exists(int(match.group('pid'))):
             try:
                 if os.lstat(path).st_uid == os.getuid():
                     shutil.rmtree(path, ignore_errors=True)
             except OSError:
                 pass
-
-
-def _running(pid):
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
 
 
 class Credentials(object):

@@ -104,9 +104,13 @@ def forget_refs(cache, refs):
 
 def recorded_expiry(snapshot, lock_file):
     """When the lease of the claimed ``lock_file`` ends as the branch records it (its claim, or a renewal commit
-    after it), in epoch seconds; None when the branch records no lease."""
+    after it), in epoch seconds; None when the branch records no lease. One git run per lock and snapshot at most."""
     if lock_file.state != 'claimed':
         return None
+    return snapshot.remember(('recorded_expiry', lock_file.path), lambda: _recorded_expiry(snapshot, lock_file))
+
+
+def _recorded_expiry(snapshot, lock_file):
     claim = snapshot.added_by(lock_file.path)
     if claim is None:
         return None
@@ -157,7 +161,7 @@ def lease_has_expired(snapshot, lock_file, now):
 
 def lease_fields(snapshot, lock_file, now=None):
     """``expires_at`` and ``expired`` of a lock, as pool_lock and pool_lock_info return them."""
-    expiry = lease_expiry(snapshot, lock_file) if lock_file.state == 'claimed' else None
+    expiry = lease_expiry(snapshot, lock_file)
     if expiry is None:
         return dict(expires_at=None, expired=False)
     return dict(expires_at=utc_text(expiry), expired=expiry <= (time.time() if now is None else now))

@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import errno
 import os
 import signal
 import time
@@ -60,11 +61,16 @@ class ControllerProcess(object):
         if self.started is not None or os.path.exists('/proc/%d' % self.pid):
             state = _proc_stat(self.pid)
             return state is not None and state[0] not in 'ZX' and (self.started is None or state[1] == self.started)
-        try:
-            os.kill(self.pid, 0)
-        except OSError as exc:
-            return exc.errno == 1  # EPERM: it exists, as another user
-        return True
+        return process_exists(self.pid)
+
+
+def process_exists(pid):
+    """Whether a process ``pid`` exists, whoever runs it (no /proc needed)."""
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
 
 
 def _proc_stat(pid):

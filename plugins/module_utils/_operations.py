@@ -249,6 +249,7 @@ class Operation(object):
     state = None
     required = ('name',)
     metric = None
+    keep_renewed = False  # a Claim told to keep its lease renewed runs under keep_renewed(), not execute()
 
     def __init__(self, request, params):
         self.request = request
@@ -490,7 +491,7 @@ class Claim(Operation):
 
     def _check_renewable(self, snapshot, lock_file, now):
         """Refuse to renew a claim that is over: no longer the token's, or its lease ran out (it is free then)."""
-        check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew')
+        check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew', _holder_of)
         if lease_has_expired(snapshot, lock_file, now):
             raise NotHolderError("cannot renew lock '%s' in pool '%s' with token %d: its lease ran out at %s, so the lock is free"
                                  % (lock_file.name, lock_file.pool, self.tokens[lock_file.name], utc_text(lease_expiry(snapshot, lock_file))))
@@ -621,7 +622,7 @@ class Release(Operation):
         lock_files = [existing_lock(snapshot, request.pool, name) for name in self.names]
         for lock_file in lock_files:
             if lock_file.name in self.tokens:
-                check_token(snapshot, lock_file, self.tokens[lock_file.name], 'release')
+                check_token(snapshot, lock_file, self.tokens[lock_file.name], 'release', _holder_of)
         claimed = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED]
         if not claimed:
             return transaction.nothing(lock_files, _view(request.pool, self.names, UNCLAIMED))
@@ -724,8 +725,7 @@ class Reap(Operation):
     def _claims(self, snapshot):
         """(lock file, claim commit) of every claimed lock of the pool; only those claimed for ``request.team`` when given."""
         pool = snapshot.pool(self.request.pool)
-        for name in sorted(set(pool.claimed) - set(pool.unclaimed)):
-            lock_file = pool.claimed[name]
+        for lock_file in _claimed_only(pool):
             claim = snapshot.added_by(lock_file.path)
             event = parse_message(claim.message, claim.author) if claim else None
             if claim is not None and (self.request.team is None or (event is not None and event.team == self.request.team)):
@@ -736,8 +736,7 @@ class Reap(Operation):
         request = self.request
         pool = snapshot.pool(request.pool)
         now = self.clock()
-        stale = [found for found in (self._staleness(snapshot, pool.claimed[name], now, outside or {})
-                                     for name in sorted(set(pool.claimed) - set(pool.unclaimed)))
+        stale = [found for found in (self._staleness(snapshot, lock_file, now, outside or {}) for lock_file in _claimed_only(pool))
                  if found is not None and (request.team is None or found['team'] == request.team)]
         if not stale:
             return transaction.nothing([], found=[])

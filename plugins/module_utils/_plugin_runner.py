@@ -73,7 +73,7 @@ def change_state(module, operation_class, observer=None):
         operation = operation_class(Request.from_params(params, module.check_mode, default_holder), params)
         with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:
             with RepoCache(remote) as cache:
-                if getattr(operation, 'keep_renewed', False) and not module.check_mode:
+                if operation.keep_renewed and not module.check_mode:
                     result = keep_renewed(cache, operation, lifetime)
                 else:
                     result = execute(cache, operation, observer, lifetime)

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, NotHolderError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import STATES, lock_path
-from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value, parse_message
+from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
 
 TRAILER_TOKEN = 'Lock-Token'
 
@@ -52,12 +52,6 @@ def latest_token(snapshot, pool, name):
     return (_recorded_token(commit.message, pool, name) or 0) if commit else 0
 
 
-def _by(snapshot, lock_file):
-    claim = snapshot.added_by(lock_file.path)
-    event = parse_message(claim.message, claim.author) if claim else None
-    return ' by %s' % event.holder if event and event.holder else ''
-
-
 def parse_token_option(value, names):
     """The ``token`` option as {lock name: token}: one integer for one lock, or a mapping for several."""
     if value is None:
@@ -77,12 +71,14 @@ def parse_token_option(value, names):
         raise InvalidInputError('token must be an integer (the lock.token a claim returned), got %r' % (value,))
 
 
-def check_token(snapshot, lock_file, expected, action):
-    """Refuse to ``action`` a lock whose current claim is not the one with token ``expected``."""
+def check_token(snapshot, lock_file, expected, action, holder_of):
+    """Refuse to ``action`` a lock whose current claim is not the one with token ``expected``; ``holder_of(snapshot,
+    lock_file)`` names who holds it now, for the message."""
     current = current_token(snapshot, lock_file)
     if current != expected:
+        holder = holder_of(snapshot, lock_file) if current is not None else None
         now = 'it is not claimed any more' if lock_file.state != 'claimed' else (
-            'it is claimed again with token %s%s' % (current, _by(snapshot, lock_file)) if current is not None
+            'it is claimed again with token %s%s' % (current, ' by %s' % holder if holder else '') if current is not None
             else 'it is claimed again (by Concourse)')
         raise NotHolderError("cannot %s lock '%s' in pool '%s' with token %d: that claim is over, %s"
                              % (action, lock_file.name, lock_file.pool, expected, now))

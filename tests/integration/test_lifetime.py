@@ -105,7 +105,7 @@ def test_a_play_stopped_by_a_signal_to_its_group_while_it_waits_never_claims(aws
 
 # -- a waiting module stopped by a signal ------------------------------------------------------
 
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT], ids=['SIGTERM', 'SIGINT'])
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=['SIGTERM', 'SIGINT', 'SIGHUP'])
 def test_a_waiting_module_stopped_by_a_signal_removes_its_ticket_and_temporary_files_at_once(aws_repo, tmp_path, signum):
     claim_by(aws_repo, str(tmp_path / 'bob-cache'), 'bob')
     temporary = tmp_path / 'tmp'
