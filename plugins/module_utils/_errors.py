@@ -52,6 +52,10 @@ class PushRejectedError(RepositoryError):
     """The server refused a push for a reason other than a lost race."""
 
 
+class PushOutcomeUnknownError(RepositoryError):
+    """A push was not answered, and the server could not say in time whether it landed."""
+
+
 class TaskStoppedError(LockpoolError):
     """The task was stopped (a signal, or its controller is gone) before it was done; it claimed nothing."""
 

@@ -28,10 +28,11 @@ import glob
 import hashlib
 import os
 import random
+import re
 import shutil
 import time
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, PushRejectedError, RepositoryError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, PushOutcomeUnknownError, PushRejectedError, RepositoryError
 from ansible_collections.lockpool.git.plugins.module_utils._git_command import NETWORK_TIMEOUT, GitRunner, shows_damage
 from ansible_collections.lockpool.git.plugins.module_utils._git_objects import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, GitObjects, init_bare
 from ansible_collections.lockpool.git.plugins.module_utils._machine import LOCAL_POLL, MachineCoordination
@@ -39,6 +40,12 @@ from ansible_collections.lockpool.git.plugins.module_utils._machine import LOCAL
 # What the rest of the collection imports from here; plugins check HAS_GITPYTHON before they open a cache.
 __all__ = ['GITPYTHON_IMPORT_ERROR', 'HAS_GITPYTHON', 'RepoCache', 'race_backoff']
 
+# How long a push whose answer was lost may take to be settled (see RepoCache._settle), beyond the task's timeout.
+SETTLE_TIMEOUT = 60
+_FENCE_MESSAGE = ('lockpool: fence after a push that was not answered\n\n'
+                  'This commit changes no file. It makes sure that a push whose answer was lost cannot land later.\n')
+# A push failed this way may have reached the server, and may land (or have landed) all the same.
+_ANSWER_LOST = re.compile(r'no answer within|remote end hung up|early eof|connection reset|broken pipe|timed out', re.IGNORECASE)
 _RACE_REASONS = ('non-fast-forward', 'fetch first', 'cannot lock ref', 'failed to update ref',
                  'incorrect old value', 'stale info')
 
@@ -168,9 +175,9 @@ class RepoCache(object):
     def _read_remote_refs(self, prefix):
         return dict((name, sha) for name, sha in self._ls_remote(prefix + '*').items() if name.startswith(prefix))
 
-    def _ls_remote(self, pattern):
-        """{ref name: sha} of the server's refs that ``git ls-remote`` matches with ``pattern``."""
-        status, out, err = self._network(['ls-remote', '--end-of-options', self.remote.url, pattern])
+    def _ls_remote(self, *patterns):
+        """{ref name: sha} of the server's refs that ``git ls-remote`` matches with any of ``patterns``."""
+        status, out, err = self._network(['ls-remote', '--end-of-options', self.remote.url] + list(patterns))
         if status != 0:
             raise self._git.network_error('read', err)
         listed = (line.split('\t', 1) for line in out.splitlines() if '\t' in line)
@@ -223,11 +230,10 @@ class RepoCache(object):
 
         ``also`` are refspecs for refs outside the branch that land atomically with it, or not at all.
         Caller holds exclusive(). Any other refusal raises PushRejectedError. A push whose answer was lost
-        is looked up on the server: if it landed, it counts as landed.
+        is settled with the server (``_settle``): it counts as landed only when the branch holds it.
         """
-        target = 'refs/heads/' + self.remote.branch
-        status, out, err = self._network(['push', '--porcelain'] + (['--atomic'] if also else [])
-                                         + ['--end-of-options', self.remote.url, '%s:%s' % (sha, target)] + list(also))
+        base = self.local_head()
+        status, out, err = self._push_branch(sha, also)
         if status == 0:
             self._record_push(sha)
             return True
@@ -243,16 +249,77 @@ class RepoCache(object):
                 % (self.remote.display_url, self.remote.branch, refused[0], said)).strip())
         if shows_damage(err):
             raise self._git.damaged('git push', err)
-        if self._landed(sha):
+        if not _ANSWER_LOST.search(err):
+            raise self._git.network_error('push to', err)
+        if self._settle(sha, base, err):
+            return True
+        raise RepositoryError('%s; the server has not applied the push, and never will' % self._git.network_error('push to', err))
+
+    def _push_branch(self, sha, also=()):
+        target = 'refs/heads/' + self.remote.branch
+        return self._network(['push', '--porcelain'] + (['--atomic'] if also else [])
+                             + ['--end-of-options', self.remote.url, '%s:%s' % (sha, target)] + list(also))
+
+    def _settle(self, sha, base, err):
+        """Whether the push of ``sha`` (made on ``base``), whose answer never came, landed: the server is asked.
+
+        A push lands only on the head it was made on (git checks the branch's old value as it updates it), so
+        once the server's branch holds anything other than ``base``, the push has landed (the branch holds
+        ``sha``) or never will. While it still holds ``base``, the push may still be on its way (a hook slower
+        than our timeout): a fence, a commit on ``base`` that changes no file, ends the doubt, since of the two
+        only the first to reach the branch can land. Settling has its own time (SETTLE_TIMEOUT), as the task's
+        may be spent; a server that cannot say within it fails the run with PushOutcomeUnknownError.
+        """
+        task_deadline, self.deadline = self.deadline, time.monotonic() + SETTLE_TIMEOUT
+        try:
+            while time.monotonic() < self.deadline:
+                head = self._head_or_none()
+                if head is not None and head != base:
+                    return self._landed_under(head, sha)
+                fenced = None if head is None or base is None else self._fence(base)
+                if fenced is not None:
+                    # A refused fence went through what the push, made before it, went through: look once more.
+                    return not fenced and self._landed_under(self._head_or_none(), sha, base)
+                time.sleep(min(1, max(0, self.deadline - time.monotonic())))
+        finally:
+            self.deadline = task_deadline
+        raise PushOutcomeUnknownError('%s; whether it landed is unknown: the server did not say within %ds (commit %s may still land)'
+                                      % (self._git.network_error('push to', err), SETTLE_TIMEOUT, sha))
+
+    def _head_or_none(self):
+        try:
+            return self.remote_head()
+        except RepositoryError:
+            return None
+
+    def _landed_under(self, head, sha, base=None):
+        """Whether the server's ``head`` holds ``sha`` (another push may have landed on top of it); the cache follows it.
+
+        A ``head`` that is None (unknown) or ``base`` does not.
+        """
+        if head is None or head == base:
+            return False
+        if head == sha:
             self._record_push(sha)
             return True
-        raise self._git.network_error('push to', err)
+        self.fetch()
+        status, _out, _err = self._git.run(['merge-base', '--is-ancestor', sha, head])
+        if status == 0:
+            self._machine.announce(head)
+        return status == 0
 
-    def _landed(self, sha):
-        try:
-            return self.remote_head() == sha
-        except RepositoryError:
+    def _fence(self, base):
+        """Push the fence on ``base``: True when it landed (what was pushed on ``base`` before it can no longer land),
+        False when the server refused it, None when the branch moved meanwhile or the answer was lost again."""
+        fence = self._objects.write_commit(base, {}, _FENCE_MESSAGE, 'lockpool.git')
+        status, out, err = self._push_branch(fence)
+        if status == 0:
+            self._record_push(fence)
+            return True
+        refused = [line for line in out.splitlines() if line.startswith('!')]
+        if refused and not any(race in line for line in refused for race in _RACE_REASONS):
             return False
+        return None
 
     def _record_push(self, sha):
         """Make the pushed commit the cache's head and tell waiters here; best effort, never fails a landed push.
@@ -276,7 +343,18 @@ class RepoCache(object):
             return True
         if any(line.startswith('!') for line in out.splitlines()):
             return False
+        if _ANSWER_LOST.search(err) and self._refs_as_pushed(refspecs):
+            return True
         raise self._git.network_error('push to', err)
+
+    def _refs_as_pushed(self, refspecs):
+        """Whether the server's refs are as ``refspecs`` would set them (a push whose answer was lost landed)."""
+        wanted = dict((spec.split(':', 1)[1], spec.split(':', 1)[0] or None) for spec in refspecs)
+        try:
+            found = self._ls_remote(*wanted)
+        except RepositoryError:
+            return False
+        return all(found.get(ref) == sha for ref, sha in wanted.items())
 
     # -- noticing change ------------------------------------------------------------
 

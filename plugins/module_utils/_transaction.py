@@ -30,7 +30,7 @@ import functools
 import time
 from collections import namedtuple
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockpoolError, LockTimeoutError
 from ansible_collections.lockpool.git.plugins.module_utils._lifetime import UNBOUND
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
 from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
@@ -116,7 +116,8 @@ def run(cache, operation, check_mode=False, wait_for_lock=True, timeout=0, poll_
     change is pushed at once (a push lands only on the head it was built on, so a change
     that lands was decided on the server's state), and a wait stands when a push from this
     machine has just woken us (the cache holds that push). Any other decision is made again
-    on freshly fetched state.
+    on freshly fetched state, and so is a refusal (the operation raised: not the holder, no such
+    lock): a refusal is only ever said of the server's state.
     """
     observer = observer or Observer()
     deadline = Deadline(timeout, clock)
@@ -126,6 +127,9 @@ def run(cache, operation, check_mode=False, wait_for_lock=True, timeout=0, poll_
         lifetime.check()
         attempt = _attempt(cache, operation, check_mode, use_cache, observer)
         decision = attempt.decision
+        if decision is None:  # refused on the cache's state
+            use_cache = False
+            continue
         if attempt.landed:
             observer.reached('after-push')
             return Outcome(decision, attempt.snapshot, attempt.pushed, races, waited)
@@ -225,11 +229,19 @@ def _guarded(cache, action, fetch=False):
 def _decide_and_push(cache, operation, outside, check_mode, observer, from_cache=False):
     """Decide on the cache's state and push a change. Returns (snapshot, decision, landed, pushed sha or None).
 
-    A change of refs outside the branch is pushed only when decided on fetched state: unlike a commit, it would
+    The decision is None when the operation refused on state taken from the cache (``from_cache``), which
+    may be older than the server's. A change of refs outside the branch is pushed only when decided on fetched state: unlike a commit, it would
     land on a branch that moved since the cache's state (a renewal of a claim released elsewhere).
     """
     snapshot = Snapshot(cache, cache.local_head())
-    decision = operation.decide(snapshot, outside)
+    try:
+        decision = operation.decide(snapshot, outside)
+    except CacheDamagedError:
+        raise  # rebuilt by _guarded
+    except LockpoolError:
+        if from_cache:
+            return snapshot, None, False, None
+        raise
     if decision.kind != CHANGE or check_mode:
         return snapshot, decision, False, None
     if decision.message is None:
@@ -258,6 +270,8 @@ def _wait_for_news(cache, operation, known, announced, poll_interval, deadline, 
                     return True
         except CacheDamagedError:
             return False  # decided again under the cache lock, where the cache is rebuilt
+        except LockpoolError:
+            return False  # a refusal is decided again on fetched state
     return False
 
 

@@ -9,12 +9,12 @@ import re
 import pytest
 
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
-from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, LockTimeoutError, NotHolderError
 from ansible_collections.lockpool.git.plugins.module_utils._operations import Absent, Claim, Release, Request
 from ansible_collections.lockpool.git.plugins.module_utils._queue import RECHECK_EVERY
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import race_backoff
 from ansible_collections.lockpool.git.tests.unit.fakes.fake_git import NETWORK, Commit, FakeRepoCache
-from ansible_collections.lockpool.git.tests.unit.fakes.lock_repos import claimed_by, earlier_waiter, pool_state, queue_refs, released_by
+from ansible_collections.lockpool.git.tests.unit.fakes.lock_repos import claimed_by, earlier_waiter, our_message, pool_state, queue_refs, released_by
 
 CHANGE, NOTHING, WAIT = transaction.CHANGE, transaction.NOTHING, transaction.WAIT
 
@@ -171,6 +171,31 @@ def test_nothing_to_do_on_fetched_state_ends_the_run(cache, server):
     head = server.head
     outcome = run(cache, Release(Request('aws', 'alice', True), dict(name='env-1')))
     assert outcome.decision.kind == NOTHING and outcome.commit is None and server.head == head and cache.count('fetch') == 1
+
+
+def test_a_release_refused_on_a_stale_cache_is_decided_again_on_the_servers_state(cache, server, clock):
+    claimed_by(server, 'bob', 'env-1')
+    warm(cache)
+    released_by(server, 'bob', 'env-1')
+    claimed_by(server, 'alice', 'env-1')  # claimed on another machine: this cache still says bob
+    outcome = run(cache, Release(Request('aws', 'alice', True), dict(name='env-1')))
+    assert outcome.commit == server.head and 'env-1' in pool_state(server, 'aws')['unclaimed']
+    assert cache.count('fetch') == 1
+
+
+def test_a_lock_missing_from_a_stale_cache_is_looked_for_on_the_servers_state(cache, server, clock):
+    warm(cache)
+    server.commit({'aws/claimed/env-9': b''}, our_message('claiming: env-9', 'alice', 'aws'))
+    outcome = run(cache, Release(Request('aws', 'alice', True), dict(name='env-9')))
+    assert outcome.commit == server.head and 'env-9' in pool_state(server, 'aws')['unclaimed']
+
+
+def test_a_refusal_on_the_servers_state_stands(cache, server, clock):
+    claimed_by(server, 'bob', 'env-1')
+    warm(cache)
+    with pytest.raises(NotHolderError, match='bob'):
+        run(cache, Release(Request('aws', 'alice', True), dict(name='env-1')))
+    assert cache.count('fetch') == 1
 
 
 # -- waiting ---------------------------------------------------------------------------
