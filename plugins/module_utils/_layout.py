@@ -19,6 +19,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     BrokenLayoutError,
     PoolNotFoundError,
 )
+from ansible_collections.lockpool.git.plugins.module_utils._names import unclaimable
 from ansible_collections.lockpool.git.plugins.module_utils._trees import TREE_MODE
 
 CLAIMED = 'claimed'
@@ -84,9 +85,12 @@ class Pool(object):
         return self.claimed.get(name) or self.unclaimed.get(name)
 
     def problems(self):
-        """What is wrong with the pool's entries, as find() would say it of each; empty for a sound pool."""
+        """What is wrong with the pool's entries, as find() would say it of each, and which free locks a claim of any
+        lock never takes, and why; empty for a sound pool."""
         names = (set(self.claimed) & set(self.unclaimed)) | set(self.others)
-        return [problem for problem in (self._problem(name) for name in sorted(names)) if problem]
+        found = [problem for problem in (self._problem(name) for name in sorted(names)) if problem]
+        return found + ["lock %r in %s/unclaimed/ is never taken by a claim of any lock: %s (remove it by name, or rename it by hand)"
+                        % (name, self.name, unclaimable(name)) for name in self.available() if unclaimable(name)]
 
     def _problem(self, name):
         if name in self.claimed and name in self.unclaimed:
@@ -99,6 +103,14 @@ class Pool(object):
 
     def available(self):
         return sorted(name for name in self.unclaimed if name not in self.claimed)
+
+    def claimable(self):
+        """The free locks a claim of any lock may take: not those whose name its commit could not carry."""
+        return [name for name in self.available() if not unclaimable(name)]
+
+    def shows_concourse(self):
+        """Whether Concourse's ``out`` has written a lock file here: it writes them executable (100755), we never do."""
+        return any(lock_file.mode == EXECUTABLE_MODE for half in (self.claimed, self.unclaimed) for lock_file in half.values())
 
     def lock_files(self):
         """Every lock file, by name (a name wrongly in both directories is listed twice)."""

@@ -18,6 +18,8 @@ from collections import namedtuple
 
 from urllib.parse import unquote, urlsplit
 
+from ansible_collections.lockpool.git.plugins.module_utils._names import CONTROL_CHARACTERS
+
 # operation -> the Concourse subject verb
 SUBJECT_VERBS = {
     'claim': 'claiming',
@@ -28,6 +30,7 @@ SUBJECT_VERBS = {
     'update': 'updating',
     'renew': 'renewing',
     'move': 'moving',
+    'add_pool': 'adding pool',  # a new pool's .gitkeep files, in a commit before its first lock's
 }
 _OPERATIONS = dict((verb, operation) for operation, verb in SUBJECT_VERBS.items())
 
@@ -58,8 +61,13 @@ ConcourseBuild = namedtuple('ConcourseBuild', 'team pipeline instance_vars job n
 
 
 def format_message(operation, lock, holder, team=None, pool=None, trailers=None):
-    """The commit message for one operation on one lock."""
-    lines = ['%s: %s' % (SUBJECT_VERBS[operation], lock), '']
+    """The commit message for one operation on one lock (or several, ``lock`` their names joined by ``, ``).
+
+    A lock that another tool named with a control character (a newline) is released or removed by its name: the subject
+    shows such characters escaped, so that it stays one line and the trailers stay trailers.
+    """
+    shown = CONTROL_CHARACTERS.sub(lambda match: '\\x%02x' % ord(match.group()), lock)
+    lines = ['%s: %s' % (SUBJECT_VERBS[operation], shown), '']
     lines.append('%s: %s' % (TRAILER_HOLDER, holder))
     if team:
         lines.append('%s: %s' % (TRAILER_TEAM, team))
@@ -86,14 +94,19 @@ def lock_trailer(key, lock, value):
 
 def lock_trailer_value(message, key, lock):
     """The value of the ``lock_trailer`` ``key`` for ``lock`` in ``message``, or None."""
+    return lock_trailer_values(message, key).get(lock)
+
+
+def lock_trailer_values(message, key):
+    """{lock: value} of every ``lock_trailer`` ``key`` in ``message`` (the first one of each lock)."""
     wanted = key.lower()
+    found = {}
     for line in message.splitlines()[1:]:
         match = _TRAILER.match(line.strip())
         if match and match.group('key').lower() == wanted:
             name, _sep, value = match.group('value').strip().rpartition(' ')
-            if name == lock:
-                return value
-    return None
+            found.setdefault(name, value)
+    return found
 
 
 def lock_trailer_texts(message, key, lock):

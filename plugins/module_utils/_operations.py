@@ -45,7 +45,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._leases import (
 from ansible_collections.lockpool.git.plugins.module_utils._lifetime import UNBOUND
 from ansible_collections.lockpool.git.plugins.module_utils._message import format_message, lock_trailer, parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_bytes, metadata_text, parse_metadata
-from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
+from ansible_collections.lockpool.git.plugins.module_utils._names import concourse_unreadable, unclaimable, validate_existing_name, validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._queue import RECHECK_EVERY, FairWaiter
 from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
@@ -104,9 +104,11 @@ def execute(cache, operation, observer=None, lifetime=UNBOUND):
     request = operation.request
     outcome = None
     try:
-        outcome = transaction.run(cache, operation, check_mode=request.check_mode, wait_for_lock=request.wait,
-                                  timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
-                                  lifetime=lifetime)
+        while outcome is None or operation.goes_on(outcome.decision):  # a first step landed: the operation goes on from there
+            step = transaction.run(cache, operation, check_mode=request.check_mode, wait_for_lock=request.wait,
+                                   timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
+                                   lifetime=lifetime)
+            outcome = step if outcome is None else step._replace(races=outcome.races + step.races, waited=outcome.waited + step.waited)
     finally:
         operation.finish(cache, outcome)
     decision = outcome.decision
@@ -220,15 +222,19 @@ def _find(snapshot, pool, name):
 
 # -- options ----------------------------------------------------------------------------
 
-def _names(params, state, several=False):
-    """The ``name`` option as a list of lock names (empty when not given); one name unless ``several``."""
+def _names(params, state, several=False, validate=validate_name):
+    """The ``name`` option as a list of lock names (empty when not given); one name unless ``several``.
+
+    ``validate`` checks each: ``validate_name`` for a name the state may create, ``validate_existing_name`` for the
+    states that only act on a lock that is there, whoever named it (a shared pool's ``head`` or ``-x``).
+    """
     name = params.get('name')
     if name is None:
         return []
     names = name if isinstance(name, list) else [name]
     if len(names) != 1 and not several:
         raise InvalidInputError('name must be a single lock with state %s' % state)
-    return [validate_name('lock', each) for each in names]
+    return [validate('lock', each) for each in names]
 
 
 def _lease(value):
@@ -283,6 +289,10 @@ class Operation(object):
         """The operation that gives back what ``decision`` did, when a task stopped as it landed; None: keep it."""
         return None
 
+    def goes_on(self, decision):
+        """Whether ``decision``, which landed, was a first step in a commit of its own: execute then runs the operation again."""
+        return False
+
     def warnings(self):
         return []
 
@@ -302,6 +312,7 @@ class Present(Operation):
         self.name = _names(params, self.state)[0]
         self.data = metadata_bytes(params['metadata']) if params.get('metadata') is not None else None
         self.claimed = params.get('claimed', False)
+        self.notes = []
 
     @classmethod
     def metric_label(cls, params, decision):
@@ -318,7 +329,7 @@ class Present(Operation):
         before = _view(request.pool, [self.name], lock_file.state, metadata=metadata_text(current))
         if self.data is None or current == self.data:
             return transaction.nothing([lock_file], before)
-        if lock_file.state == CLAIMED:
+        if lock_file.state == CLAIMED:  # the holder's update keeps its claim: token, lease and holder are the claim commit's
             holder = _holder_of(snapshot, lock_file)
             if not (request.holder_given and holder == request.holder):
                 return transaction.wait([lock_file], "lock '%s' in pool '%s' is claimed by %s; its metadata is updated once it is released"
@@ -328,7 +339,14 @@ class Present(Operation):
 
     def _add(self, snapshot):
         request = self.request
-        edits = [] if _pool_exists(snapshot, request.pool) else new_pool_edits(request.pool)
+        pool = _pool_or_none(snapshot, request.pool)
+        self.notes = self._unreadable_by_concourse(pool)
+        if pool is None and not request.check_mode:
+            # A new pool's .gitkeep files come first, in a commit of their own: Concourse's `in` takes for the lock a
+            # commit is about the first path it added, in git's order, and <pool>/claimed/.gitkeep comes before any lock.
+            return transaction.change([], new_pool_edits(request.pool), request.message('add_pool', request.pool), request.holder,
+                                      _view(request.pool, [self.name], ABSENT), _view(request.pool, [self.name], ABSENT), found=_NEW_POOL)
+        edits = [] if pool is not None else new_pool_edits(request.pool)  # check mode: both commits' edits, as one
         state = CLAIMED if self.claimed else UNCLAIMED
         edits.append(Write(lock_path(request.pool, state, self.name), self.data or b'', FILE_MODE))
         placeholder = LockFile(request.pool, self.name, state, None, FILE_MODE)
@@ -337,6 +355,24 @@ class Present(Operation):
                                   _view(request.pool, [self.name], state, request.holder if self.claimed else None,
                                         metadata_text(self.data or b'')))
 
+    def _unreadable_by_concourse(self, pool):
+        """Warnings about a name of the new lock (or pool) that Concourse's ``in`` cannot read; refused outright in a pool
+        where Concourse writes (a pipeline that claimed such a lock could not release it)."""
+        names = [('lock', self.name)] + ([('pool', self.request.pool)] if pool is None else [])
+        unreadable = [(kind, name, concourse_unreadable(name)) for kind, name in names if concourse_unreadable(name)]
+        if unreadable and pool is not None and pool.shows_concourse():
+            kind, name, why = unreadable[0]
+            raise InvalidInputError("cannot add lock %r to pool '%s', which Concourse writes to (its lock files are executable): "
+                                    "%s, so a pipeline that claimed it could not release it" % (name, pool.name, why))
+        return ["%s name %r: %s; a Concourse pipeline that claimed the lock could not release it, so do not share pool '%s' "
+                "with Concourse" % (kind, name, why, self.request.pool) for kind, name, why in unreadable]
+
+    def goes_on(self, decision):
+        return decision.found == _NEW_POOL
+
+    def warnings(self):
+        return self.notes
+
     def result(self, decision, snapshot, commit):
         found = super(Present, self).result(decision, snapshot, commit)
         if found['lock']['state'] == ABSENT:  # check mode: the lock as it would be added
@@ -344,17 +380,20 @@ class Present(Operation):
         return found
 
 
+_NEW_POOL = 'new pool'  # the ``found`` of Present's first step into a pool that does not exist: its skeleton
+
+
 def _claimed_only(pool):
     """The pool's claimed locks (a name in both halves is broken, not claimed)."""
     return [pool.claimed[name] for name in sorted(set(pool.claimed) - set(pool.unclaimed))]
 
 
-def _pool_exists(snapshot, pool):
+def _pool_or_none(snapshot, pool):
+    """The Pool named ``pool``, or None when the branch has no such pool."""
     try:
-        snapshot.pool(pool)
+        return snapshot.pool(pool)
     except PoolNotFoundError:
-        return False
-    return True
+        return None
 
 
 class Absent(Operation):
@@ -365,7 +404,7 @@ class Absent(Operation):
 
     def __init__(self, request, params):
         super(Absent, self).__init__(request, params)
-        self.name = _names(params, self.state)[0]
+        self.name = _names(params, self.state, validate=validate_existing_name)[0]
 
     def decide(self, snapshot, outside):
         request = self.request
@@ -425,7 +464,10 @@ class Claim(Operation):
 
     def __init__(self, request, params, clock=time.time):
         super(Claim, self).__init__(request, params)
-        names = _names(params, self.state, several=True)
+        names = _names(params, self.state, several=True, validate=validate_existing_name)
+        for name in names:  # whatever a claim takes, its release can give back
+            if unclaimable(name):
+                raise InvalidInputError('cannot claim lock %r: %s' % (name, unclaimable(name)))
         self.selection = Selection(names, params.get('count'), params.get('match'))
         self.lease = _lease(params.get('lease'))
         self.tokens = parse_token_option(params.get('token'), names)
@@ -475,7 +517,7 @@ class Claim(Operation):
             if not free:
                 return self._renewal(snapshot, lock_files)
         else:
-            free = [lock_file for lock_file in (pool.find(name) for name in pool.available())
+            free = [lock_file for lock_file in (pool.find(name) for name in pool.claimable())
                     if self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:  # only then are claims looked at, for leases that ran out
                 free += [lock_file for lock_file in _claimed_only(pool)
@@ -483,7 +525,7 @@ class Claim(Operation):
             if len(free) < self.selection.count:
                 return self._wait([], wanted_ahead, self.selection.shortage(request.pool), snapshot, _claimed_only(pool))
             lock_files = free = random.sample(free, self.selection.count)
-        takeable = len(pool.available()) + sum(1 for lock_file in free if lock_file.state == CLAIMED)
+        takeable = len(pool.claimable()) + sum(1 for lock_file in free if lock_file.state == CLAIMED)
         if wanted_ahead is not None and takeable - len(free) < wanted_ahead:
             return self._wait(lock_files, wanted_ahead, 'earlier waiters of the fair queue want %d lock%s of pool %s first'
                               % (wanted_ahead, '' if wanted_ahead == 1 else 's', request.pool))
@@ -614,7 +656,7 @@ class Release(Operation):
 
     def __init__(self, request, params):
         super(Release, self).__init__(request, params)
-        self.names = _names(params, self.state, several=True)
+        self.names = _names(params, self.state, several=True, validate=validate_existing_name)
         self.tokens = parse_token_option(params.get('token'), self.names)
 
     def decide(self, snapshot, outside):

@@ -71,20 +71,29 @@ def test_present_adds_a_new_lock_to_unclaimed_with_its_metadata(cache, server):
     assert server.files()['aws/unclaimed/env-9'] == b'size: small\n'
 
 
-def test_the_first_lock_of_a_new_pool_writes_both_gitkeep_files(cache, server):
-    operation = Present(request(pool='azure'), dict(name='a-1'))
-    decision = decide(cache, operation)
-    assert sorted(decision.edits) == [Write('azure/claimed/.gitkeep', b'', FILE_MODE), Write('azure/unclaimed/.gitkeep', b'', FILE_MODE),
-                                      Write('azure/unclaimed/a-1', b'', FILE_MODE)]
-    land(cache, operation)
+def test_the_first_lock_of_a_new_pool_comes_in_a_commit_after_the_pools_gitkeep_files(cache, server):
+    before = server.head
+    result = execute(cache, Present(request(pool='azure'), dict(name='a-1')))
+    assert result['changed'] and result['commit'] == server.head and result['lock']['state'] == 'unclaimed'
+    assert server.log()[:2] == ['adding unclaimed: a-1\n\nLock-Holder: alice\nLock-Pool: azure\n',
+                                'adding pool: azure\n\nLock-Holder: alice\nLock-Pool: azure\n']
+    assert [path for _status, path in server.objects.changes(server.head)] == ['azure/unclaimed/a-1']
+    assert list(server.objects.ancestry(server.head))[2] == before
     assert sorted(path for path in server.files() if path.startswith('azure/')) == [
         'azure/claimed/.gitkeep', 'azure/unclaimed/.gitkeep', 'azure/unclaimed/a-1']
 
 
-def test_the_first_lock_of_an_empty_repository_makes_the_branch_with_a_root_commit(clock):
+def test_in_check_mode_the_first_lock_of_a_new_pool_is_shown_with_the_pool_it_makes(cache, server):
+    decision = decide(cache, Present(request(pool='azure', check_mode=True), dict(name='a-1')))
+    assert sorted(decision.edits) == [Write('azure/claimed/.gitkeep', b'', FILE_MODE), Write('azure/unclaimed/.gitkeep', b'', FILE_MODE),
+                                      Write('azure/unclaimed/a-1', b'', FILE_MODE)]
+
+
+def test_the_first_lock_of_an_empty_repository_makes_the_branch_with_the_pool_then_the_lock(clock):
     server = FakeServer(clock)
-    outcome = land(FakeRepoCache(server), Present(request(), dict(name='env-1')))
-    assert server.head == outcome.commit and server.log() == ['adding unclaimed: env-1\n\nLock-Holder: alice\nLock-Pool: aws\n']
+    result = execute(FakeRepoCache(server), Present(request(), dict(name='env-1')))
+    assert server.head == result['commit'] and [message.splitlines()[0] for message in server.log()] == [
+        'adding unclaimed: env-1', 'adding pool: aws']
     assert sorted(server.files()) == ['aws/claimed/.gitkeep', 'aws/unclaimed/.gitkeep', 'aws/unclaimed/env-1']
 
 
@@ -599,3 +608,31 @@ def test_our_messages_are_what_lock_repos_writes_for_other_runs(cache, server, c
     land(cache, claim(clock, name='env-1'))
     assert server.message() == our_message('claiming: env-1', 'alice', 'aws', trailers=[('Lock-Token', 'aws/env-1 1')])
     assert POOLS['aws/unclaimed/env-1'] == server.files()['aws/claimed/env-1']
+
+
+# -- names another tool gave (issue 21) -------------------------------------------------------------------------
+
+def test_a_release_gives_back_a_lock_named_head_that_a_claim_of_any_lock_took(clock):
+    server = FakeServer(clock)
+    server.commit({'aws/claimed/.gitkeep': b'', 'aws/unclaimed/head': b''}, 'set up by Concourse\n', author='concourse')
+    cache = FakeRepoCache(server)
+    assert execute(cache, claim(clock))['lock']['name'] == 'head'
+    assert execute(cache, Release(request(), dict(name='head')))['changed']
+    assert pool_state(server, 'aws') == {'claimed': [], 'unclaimed': ['head']}
+
+
+def test_a_claim_of_any_lock_skips_a_lock_whose_name_its_commit_cannot_carry(clock):
+    server = FakeServer(clock)
+    server.commit({'aws/claimed/.gitkeep': b'', 'aws/unclaimed/a\nb': b'', 'aws/unclaimed/ok': b''}, 'by hand\n', author='admin')
+    for _attempt in range(5):
+        decision = decide(FakeRepoCache(server), claim(clock))
+        assert names(decision) == ['ok']
+
+
+def test_present_refuses_a_lock_name_concourse_cannot_read_in_a_pool_concourse_writes(clock):
+    server = FakeServer(clock)
+    server.commit({'aws/claimed/.gitkeep': b''}, 'set up by hand\n', author='admin')
+    executable = {'aws/unclaimed/env-1': (0o100755, server.objects.store_blob(b''))}  # as Concourse's out writes a lock
+    server.refs[server.branch_ref] = server.objects.write_commit(server.head, executable, 'adding unclaimed: env-1\n', 'concourse', clock())
+    with pytest.raises(InvalidInputError, match="cannot add lock 'env 7' to pool 'aws', which Concourse writes to"):
+        decide(FakeRepoCache(server), Present(request(), dict(name='env 7')))
