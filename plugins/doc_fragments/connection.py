@@ -8,8 +8,9 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Options shared by every plugin that reads or writes a lock repository.
-    # Modules and lookups both use DOCUMENTATION; lookups add PLUGINS for the env entries.
+    # Options shared by every plugin that reads or writes a lock repository, modules and lookups alike.
+    # No env entries: a lookup reads the LOCKPOOL_* variables as the modules do (_connection.connection_options),
+    # where Ansible's own reading would take an empty one as a value.
     DOCUMENTATION = r'''
 options:
   repo:
@@ -101,6 +102,8 @@ options:
     type: bool
     default: true
 notes:
+  - An E(LOCKPOOL_*) environment variable that is set but empty counts as not set (AWX injects an empty string for
+    a credential field left blank).
   - Network operations give up instead of hanging. ssh waits at most 15 seconds to connect and drops a silent
     connection after 30 seconds; HTTP gives up when less than 1000 bytes per second arrive for 30 seconds
     (C(http.lowSpeedLimit), C(http.lowSpeedTime), which O(git_config) can change).
@@ -110,44 +113,4 @@ requirements:
   - git (the command line tool) on the host that runs the plugin
   - GitPython
   - PyYAML
-'''
-
-    PLUGINS = r'''
-options:
-  repo:
-    env:
-      - name: LOCKPOOL_REPO
-  branch:
-    env:
-      - name: LOCKPOOL_BRANCH
-  cache_dir:
-    env:
-      - name: LOCKPOOL_CACHE_DIR
-  private_key:
-    env:
-      - name: LOCKPOOL_PRIVATE_KEY
-  private_key_file:
-    env:
-      - name: LOCKPOOL_PRIVATE_KEY_FILE
-  private_key_passphrase:
-    env:
-      - name: LOCKPOOL_PRIVATE_KEY_PASSPHRASE
-  username:
-    env:
-      - name: LOCKPOOL_USERNAME
-  password:
-    env:
-      - name: LOCKPOOL_PASSWORD
-  known_hosts:
-    env:
-      - name: LOCKPOOL_KNOWN_HOSTS
-  accept_new_host_keys:
-    env:
-      - name: LOCKPOOL_ACCEPT_NEW_HOST_KEYS
-  git_config:
-    env:
-      - name: LOCKPOOL_GIT_CONFIG
-  ssl_verify:
-    env:
-      - name: LOCKPOOL_SSL_VERIFY
 '''

@@ -19,7 +19,6 @@ author:
   - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
   - lockpool.git.connection
-  - lockpool.git.connection.plugins
 options:
   _terms:
     description: Locks, each a name in O(pool) or C(pool/lock).
@@ -36,6 +35,11 @@ options:
       - When V(false), the metadata is returned as the text of the lock file.
     type: bool
     default: true
+notes:
+  - Each evaluation asks the server where the branch is (one C(git ls-remote); over ssh, a connection of its own).
+    Ansible evaluates a lookup each time a template uses it. A lookup in a play's or a task's C(vars) is evaluated
+    wherever that variable is used, and a task may use it several times (its name, its arguments, its conditions).
+  - To read once per play, set the variable with M(ansible.builtin.set_fact) in a first task (see C(docs/reading-pools.md)).
 '''
 
 EXAMPLES = r'''
@@ -66,6 +70,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
+from ansible_collections.lockpool.git.plugins.module_utils._connection import connection_options
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
@@ -89,6 +94,12 @@ def metadata(raw, parse):
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
+        # The connection options are completed as the modules' are (LOCKPOOL_* variables, defaults, types), then
+        # handed to Ansible as given.
+        try:
+            kwargs.update(connection_options(kwargs))
+        except LockpoolError as exc:
+            raise AnsibleLookupError(str(exc))
         self.set_options(var_options=variables, direct=kwargs)
         missing = missing_library()
         if missing:

@@ -20,15 +20,29 @@ import re
 
 from urllib.parse import unquote
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import AnsibleFallbackNotFound
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.lockpool.git.plugins.module_utils._credentials import Credentials
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
 
 
+def environment_fallback(*variables):
+    """The value of the first of ``variables`` that is set and not empty (an argument spec's ``fallback``).
+
+    Ansible's env_fallback takes an empty variable as a value; AWX injects one for every credential field left
+    blank, which must count as not given: the option's default, not ``branch ''`` or an ``ssl_verify`` that is
+    no boolean.
+    """
+    for variable in variables:
+        if os.environ.get(variable):
+            return os.environ[variable]
+    raise AnsibleFallbackNotFound
+
+
 def _option(name, **spec):
     """An option that falls back to the ``LOCKPOOL_<NAME>`` environment variable (how AWX credentials inject it)."""
-    spec['fallback'] = (env_fallback, ['LOCKPOOL_' + name.upper()])
+    spec['fallback'] = (environment_fallback, ['LOCKPOOL_' + name.upper()])
     return name, spec
 
 
@@ -49,6 +63,9 @@ CONNECTION_ARGUMENT_SPEC = dict([
     _option('branch', type='str', default='main'),
     _option('cache_dir', type='path'),
 ], **CREDENTIAL_ARGUMENT_SPEC)
+
+_CONNECTION_OPTION_NAMES = frozenset(list(CONNECTION_ARGUMENT_SPEC)
+                                     + [alias for spec in CONNECTION_ARGUMENT_SPEC.values() for alias in spec.get('aliases', [])])
 
 _URL_USERINFO = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^@/\s]*)@')
 _HTTP_SCHEMES = ('http://', 'https://')
@@ -152,6 +169,22 @@ class Remote(object):
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def connection_options(given):
+    """The connection options of ``given`` (a plugin's options by name or alias; others are ignored), completed as
+    AnsibleModule completes a module's: the LOCKPOOL_* variables (environment_fallback), the defaults, the types.
+
+    Lookups read them so, not through ``env:`` entries, which Ansible reads by rules of its own: an empty
+    LOCKPOOL_SSL_VERIFY would turn TLS verification off, an empty path would be the current directory, and
+    LOCKPOOL_GIT_CONFIG's JSON or ``key=value`` pairs would be refused.
+    """
+    result = ArgumentSpecValidator(CONNECTION_ARGUMENT_SPEC).validate(
+        dict((name, value) for name, value in given.items() if name in _CONNECTION_OPTION_NAMES))
+    if result.error_messages:
+        # The messages name options and types, never a value of a no_log option (strings need no conversion).
+        raise InvalidInputError('; '.join(result.error_messages))
+    return result.validated_parameters
 
 
 def remote_from_options(options):

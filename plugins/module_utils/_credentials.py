@@ -161,7 +161,12 @@ def credential_text(username, password):
 
 
 def private_key_text(private_key, private_key_file):
-    """The private key's text from either option, ending in the newline ssh insists on; None without a key."""
+    """The private key's text from either option, with Unix line endings and the final newline ssh insists on;
+    None without a key.
+
+    A key pasted on Windows or into a web form (AWX) comes with CRLF line endings, which ssh cannot load
+    ("error in libcrypto", "invalid format"); the key is the same with LF.
+    """
     if private_key and private_key_file:
         raise InvalidInputError('private_key and private_key_file are mutually exclusive: give one of them')
     if private_key_file:
@@ -175,7 +180,7 @@ def private_key_text(private_key, private_key_file):
     if not _PRIVATE_KEY_HEADER.search(private_key):
         raise InvalidInputError('%s is not a private key: it has no "-----BEGIN ... PRIVATE KEY-----" line'
                                 % ('private_key_file %s' % private_key_file if private_key_file else 'private_key'))
-    return private_key.strip() + '\n'
+    return private_key.strip().replace('\r\n', '\n').replace('\r', '\n') + '\n'
 
 
 def known_hosts_text(known_hosts):

@@ -16,6 +16,7 @@ __metaclass__ = type
 import contextlib
 import re
 import time
+from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, RepositoryError
 
@@ -29,26 +30,48 @@ MIN_NETWORK_TIMEOUT = 1
 TRANSIENT_RETRIES = 3
 # Paths handed to git are paths, never patterns: a lock named ``e*`` or a pool named ``:p`` means just that.
 _GIT = ['git', '--literal-pathspecs']
+# Failures that may pass: trying again soon may get through.
 _TRANSIENT = re.compile(
     r'connection (?:reset|refused|timed out)|early eof|remote end hung up|'
     r'unable to (?:connect|access)|could not resolve|temporary failure|timed out|broken pipe',
     re.IGNORECASE)
-# What git's and ssh's complaints mean, said so that the user knows what to change.
+_Diagnosis = namedtuple('_Diagnosis', 'pattern meaning transient')
+# What git's and ssh's complaints mean, said so that the user knows what to change, the first that matches (so the
+# specific before the general: a changed host key also fails host key verification, an unreadable key is also
+# refused); and whether trying again may help. Refused credentials, host keys and certificates stay refused, even
+# where git words the refusal as a transient failure ("unable to access ...: 403").
 _DIAGNOSES = (
-    (re.compile(r'Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED'),
-     "host key verification failed: the server's host key is not trusted; "
-     'pass it in known_hosts, or set accept_new_host_keys to trust it on first use'),
-    (re.compile(r'Permission denied \(publickey'),
-     'permission denied (publickey): the server refused the private key '
-     '(check private_key or private_key_file, and private_key_passphrase for a protected key)'),
-    (re.compile(r'Authentication failed|HTTP Basic: Access denied|returned error: 40[13]'),
-     'authentication failed: the server refused the username and password, or none was given'),
-    (re.compile(r"Connection refused|Couldn't connect to server"),
-     'connection refused: nothing answers at that address (is the server up?)'),
-    (re.compile(r'Could not resolve host'), 'the host name does not resolve'),
-    (re.compile(r'SSL certificate problem|certificate verif', re.IGNORECASE),
-     "TLS certificate verification failed: trust the server's CA with git_config http.sslCAInfo, or set ssl_verify to false"),
-    (re.compile(r'timed out|Timeout', re.IGNORECASE), 'the connection timed out'),
+    _Diagnosis(re.compile(r'Load key .*: (?:error in libcrypto|invalid format)'),
+               'the private key cannot be read: ssh could not load it (check that private_key or private_key_file '
+               'holds the whole key as ssh-keygen wrote it, line breaks included)', False),
+    _Diagnosis(re.compile(r'Host key for .* has changed'),
+               "the server's host key has changed: it differs from the key known_hosts holds for this host "
+               '(accept_new_host_keys trusts only hosts never seen before); if the server was given a new key, '
+               'put that key in known_hosts, otherwise someone may be impersonating the server', False),
+    _Diagnosis(re.compile(r'Host key verification failed'),
+               "host key verification failed: the server's host key is not trusted; "
+               'pass it in known_hosts, or set accept_new_host_keys to trust it on first use', False),
+    _Diagnosis(re.compile(r'Permission denied \(publickey'),
+               'permission denied (publickey): the server refused the private key '
+               '(check private_key or private_key_file, and private_key_passphrase for a protected key)', False),
+    _Diagnosis(re.compile(r'Authentication failed|HTTP Basic: Access denied|returned error: 401'),
+               'authentication failed: the server refused the username and password, or none was given', False),
+    _Diagnosis(re.compile(r'returned error: 403'),
+               'access denied (HTTP 403): the server knows these credentials but does not let them at this repository',
+               False),
+    _Diagnosis(re.compile(r"Connection refused|Couldn't connect to server"),
+               'connection refused: nothing answers at that address (is the server up?)', True),
+    _Diagnosis(re.compile(r'Could not resolve host'), 'the host name does not resolve', True),
+    _Diagnosis(re.compile(r'SSL certificate problem|certificate verif', re.IGNORECASE),
+               "TLS certificate verification failed: trust the server's CA with git_config http.sslCAInfo, or set "
+               'ssl_verify to false', False),
+    _Diagnosis(re.compile(r'timed out|Timeout', re.IGNORECASE), 'the connection timed out', True),
+)
+# A push is diagnosed with these first: what they mean when git was writing.
+_PUSH_DIAGNOSES = (
+    _Diagnosis(re.compile(r'returned error: 403'),
+               'the credentials may read but not write: the server refused the push with HTTP 403 Forbidden '
+               '(give username and password, or a token, allowed to push to the repository)', False),
 )
 # What git says when the cache itself (not the server) is the problem.
 _DAMAGE = re.compile(
@@ -70,13 +93,28 @@ def _last_lines(text, count=3):
     return ' '.join((specific or lines)[:count])
 
 
-def diagnose(stderr):
-    """What a failed network git command's stderr means for the user, and the line that says so; None when unknown."""
-    for pattern, meaning in _DIAGNOSES:
+def _diagnosis(stderr, pushing=False):
+    """(the first _Diagnosis that ``stderr`` matches, the line it matched), or (None, None)."""
+    for diagnosis in (_PUSH_DIAGNOSES if pushing else ()) + _DIAGNOSES:
         for line in stderr.splitlines():
-            if pattern.search(line):
-                return '%s (%s)' % (meaning, line.strip())
-    return None
+            if diagnosis.pattern.search(line):
+                return diagnosis, line.strip()
+    return None, None
+
+
+def diagnose(stderr, pushing=False):
+    """What a failed network git command's stderr means for the user, and the line that says so; None when unknown.
+
+    ``pushing``: the command was a push (a refusal then means the credentials may not write).
+    """
+    diagnosis, line = _diagnosis(stderr, pushing)
+    return None if diagnosis is None else '%s (%s)' % (diagnosis.meaning, line)
+
+
+def is_transient(stderr):
+    """True when a failed network git command's stderr says trying again soon may get through."""
+    diagnosis, _line = _diagnosis(stderr)
+    return bool(_TRANSIENT.search(stderr)) if diagnosis is None else diagnosis.transient
 
 
 def shows_damage(stderr):
@@ -149,7 +187,7 @@ class GitRunner(object):
             status, out, err = self.run(args, timeout=timeout)
             if status != 0 and time.monotonic() - started >= timeout:
                 return status, out, 'no answer within %gs' % round(timeout, 1)
-            if status == 0 or not _TRANSIENT.search(err) or attempt == TRANSIENT_RETRIES - 1:
+            if status == 0 or not is_transient(err) or attempt == TRANSIENT_RETRIES - 1:
                 return status, out, err
             pause = 0.5 * (attempt + 1)
             if deadline is not None and time.monotonic() + pause >= deadline:
@@ -164,8 +202,8 @@ class GitRunner(object):
         return max(MIN_NETWORK_TIMEOUT, min(self.network_timeout, deadline - time.monotonic()))
 
     def network_error(self, what, err):
-        """The error of a network command that failed, diagnosed from git's stderr ``err``."""
-        reason = diagnose(err) or _last_lines(err) or 'no answer (timed out after %ds)' % self.network_timeout
+        """The error of a network command that failed (``what``: 'read', 'fetch', 'push to'), diagnosed from git's stderr ``err``."""
+        reason = diagnose(err, pushing=what.startswith('push')) or _last_lines(err) or 'no answer (timed out after %ds)' % self.network_timeout
         return RepositoryError(self.scrub('cannot %s lock repository %s: %s' % (what, self.remote_name, reason)))
 
     def damaged(self, what, err):

@@ -16,7 +16,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._connection import re
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR
-from ansible_collections.lockpool.git.plugins.module_utils._metrics import operation_metrics
+from ansible_collections.lockpool.git.plugins.module_utils._metrics import gateway_secrets, operation_metrics
 from ansible_collections.lockpool.git.plugins.module_utils._lifetime import ControllerProcess, Lifetime
 from ansible_collections.lockpool.git.plugins.module_utils._operations import Request, execute, keep_renewed
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
@@ -34,9 +34,9 @@ def missing_library():
 def run_ansible_module(module, run_module):
     """Exit ``module`` with ``run_module(module)``'s result, or fail it with what is missing or wrong.
 
-    A secret written into the ``repo`` URL is masked in everything Ansible shows.
+    A secret written into the ``repo`` URL, or into the Pushgateway's, is masked in everything Ansible shows.
     """
-    module.no_log_values.update(url_secrets(module.params['repo']))
+    module.no_log_values.update(url_secrets(module.params['repo']) + gateway_secrets(module.params.get('prometheus_push_gateway')))
     missing = missing_library()
     if missing:
         module.fail_json(msg=missing[0], exception=str(missing[1]))

@@ -66,7 +66,7 @@ options:
       - With O(state=claimed), O(name), O(lease) and O(token) of locks O(holder) holds, keep renewing their lease every
         third of it until the claim is over (released, or taken over after it ran out) or the play that asked is gone
         (O(controller_process)); then the lease runs out by itself. Run it as an async task (C(async), C(poll=0)).
-      - The role M(lockpool.git.with_lock) starts one such task for the lock it holds.
+      - The role R(lockpool.git.with_lock,ansible_collections.lockpool.git.with_lock_role) starts one such task for the lock it holds.
     type: bool
     default: false
   controller_process:
@@ -102,10 +102,16 @@ options:
     description:
       - V(claimed) claims O(name), or a random free lock when O(name) is not given, waiting until one is free
         (Concourse C(acquire) and C(claim)). Claiming a lock that does not exist fails at once.
-      - V(released) moves the lock back to unclaimed (Concourse C(release)).
+      - V(released) moves the lock back to unclaimed (Concourse C(release)). V(released), V(absent) and a claim by O(name) act on a lock
+        that is in the pool whatever its name (Concourse may add locks named C(head) or C(-x)); a claim of any lock never picks one
+        whose name has a control character.
       - V(present) adds the lock with O(metadata) (Concourse C(add), or C(add_claimed) with O(claimed=true)),
         or rewrites the metadata of an existing lock (Concourse C(update)), waiting while someone else holds it.
-        The first lock added to a new pool creates the pool; in an empty repository (no commit yet) it also creates the branch.
+        The holder (O(holder) given) may update its own claimed lock, and keeps its claim (token, lease), which Concourse's C(update) never does.
+        The first lock added to a new pool creates the pool, in a commit before the lock's own (so that Concourse's C(in) names the lock);
+        in an empty repository (no commit yet) it also creates the branch.
+        A lock name that Concourse's C(in) cannot read (white space, non-ASCII, a quote, a backslash, C(*), C(?), C([)) is refused
+        in a pool where Concourse writes (an executable lock file) and added with a warning elsewhere.
       - V(absent) removes the lock, claimed or not (Concourse C(remove)).
       - V(moved) moves the lock to O(to_pool). A claimed lock is moved (and released) only by its holder or with O(force);
         another holder's claim is waited for. A lock already in O(to_pool) and gone from O(pool) is not moved again (no change).
@@ -133,7 +139,7 @@ options:
         by someone else fails unless O(force=true).
       - When not given, the holder recorded is C(user@host), and it is never taken for the same holder as another run;
         claiming a claimed lock waits, and releasing works whoever holds the lock, as in Concourse.
-      - The role M(lockpool.git.with_lock) always gives a holder unique to the play run.
+      - The role R(lockpool.git.with_lock,ansible_collections.lockpool.git.with_lock_role) always gives a holder unique to the play run.
     type: str
   team:
     description:
@@ -144,7 +150,7 @@ options:
       - The job that claims, recorded with the claim as a C(Lock-Job) trailer, e.g. V(awx 1234);
         M(lockpool.git.pool_reap) with O(lockpool.git.pool_reap#module:awx_url) asks AWX whether it still runs.
       - "With O(state=claimed) only; recorded in each claim commit, one trailer per lock (C(Lock-Job: aws/env-1 awx 1234))."
-      - The role M(lockpool.git.with_lock) sets it to V(awx <awx_job_id>) when it runs under AWX.
+      - The role R(lockpool.git.with_lock,ansible_collections.lockpool.git.with_lock_role) sets it to V(awx <awx_job_id>) when it runs under AWX.
     type: str
   force:
     description:
@@ -182,8 +188,24 @@ options:
         and deletes it when it stops waiting.
       - A push that fails is a warning; it never fails the task.
       - Nothing is pushed in check mode.
+      - Nothing the gateway does holds the task up for long; all the requests of the task's end take 2 seconds at
+        most together, within what is left of O(timeout) (a run that timed out still gets half a second).
+      - Credentials written into the URL (V(http://user:password@pushgateway:9091)) are sent as HTTP basic auth,
+        never in the URL, and masked in the task's output; prefer O(prometheus_push_gateway_username) and
+        O(prometheus_push_gateway_password), which are used instead when given.
       - If not set, the environment variable E(LOCKPOOL_PROMETHEUS_PUSH_GATEWAY) is used.
       - Needs the Python library C(prometheus-client). See C(docs/metrics.md) for every metric and label.
+    type: str
+  prometheus_push_gateway_username:
+    description:
+      - The user name for the Pushgateway's HTTP basic auth (its C(--web.config.file) C(basic_auth_users)).
+      - If not set, the environment variable E(LOCKPOOL_PROMETHEUS_PUSH_GATEWAY_USERNAME) is used.
+    type: str
+  prometheus_push_gateway_password:
+    description:
+      - The password for the Pushgateway's HTTP basic auth, with O(prometheus_push_gateway_username).
+      - "Never shown: not in results, not in C(-vvv) output, not in warnings."
+      - If not set, the environment variable E(LOCKPOOL_PROMETHEUS_PUSH_GATEWAY_PASSWORD) is used.
     type: str
   prometheus_job:
     description:
@@ -392,6 +414,9 @@ def argument_spec():
         timeout=dict(type='raw', default=0),
         retry_delay=dict(type='raw', default='10s'),
         prometheus_push_gateway=dict(type='str', fallback=(env_fallback, ['LOCKPOOL_PROMETHEUS_PUSH_GATEWAY'])),
+        prometheus_push_gateway_username=dict(type='str', fallback=(env_fallback, ['LOCKPOOL_PROMETHEUS_PUSH_GATEWAY_USERNAME'])),
+        prometheus_push_gateway_password=dict(type='str', no_log=True,
+                                              fallback=(env_fallback, ['LOCKPOOL_PROMETHEUS_PUSH_GATEWAY_PASSWORD'])),
         prometheus_job=dict(type='str', default=DEFAULT_JOB),
     )
     return spec

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from support.http_server import READ_ONLY_PREFIX
 from support.modules import run_module, run_playbook, start_module
 from support.repos import commit_count, git, make_lock_repo, pool_state
 from support.servers import free_port
@@ -143,10 +144,21 @@ def test_unknown_host_fails_with_host_key_verification(ssh_args, keys):
     assert_fails_quickly(args, 'host key verification failed', 'known_hosts', 'accept_new_host_keys')
 
 
-def test_changed_host_key_fails_even_with_accept_new_host_keys(ssh_args, ssh_server, keys):
+def test_changed_host_key_fails_even_with_accept_new_host_keys_saying_the_key_changed(ssh_args, ssh_server, keys):
     impostor = '[127.0.0.1]:%d %s\n' % (ssh_server.port, ' '.join(read(keys.stranger + '.pub').split()[:2]))
     args = dict(ssh_args, known_hosts=impostor, accept_new_host_keys=True, private_key_file=keys.authorized)
-    assert_fails_quickly(args, 'host key verification failed')
+    result = assert_fails_quickly(args, "the server's host key has changed", 'put that key in known_hosts',
+                                  'Host key for [127.0.0.1]:%d has changed' % ssh_server.port)
+    assert 'set accept_new_host_keys' not in result['msg']
+
+
+def test_private_key_that_ssh_cannot_load_is_said_to_be_unreadable_not_refused(ssh_args, ssh_repo, keys):
+    lines = read(keys.authorized).splitlines()
+    cut_short = '\n'.join(lines[:2] + lines[-1:]) + '\n'
+    result = assert_fails_quickly(dict(ssh_args, private_key=cut_short),
+                                  'the private key cannot be read', 'Load key')
+    assert 'permission denied' not in result['msg']
+    assert pool_state(ssh_repo, 'aws')['claimed'] == []
 
 
 def test_ssh_server_down_fails_with_connection_refused(ssh_args, ssh_server, keys):
@@ -197,6 +209,17 @@ def test_password_option_wins_over_the_users_netrc(http_args, http_user, tmp_pat
     (home / '.netrc').write_text('machine 127.0.0.1 login %s password %s\n' % (http_user, PASSWORD))
     result = run_module('pool_lock', dict(http_args, password=WRONG_PASSWORD), env={'HOME': str(home)})
     assert result['failed'] and 'authentication failed' in result['msg']
+
+
+def test_push_refused_with_403_says_the_credentials_may_read_but_not_write_and_is_tried_once(http_server, http_args, http_repo):
+    reader = READ_ONLY_PREFIX + 'carol'
+    http_server.add_user(reader, PASSWORD)
+    result = assert_fails_quickly(dict(http_args, username=reader, password=PASSWORD),
+                                  'cannot push to lock repository', 'the credentials may read but not write', '403')
+    assert 'authentication failed' not in result['msg']
+    assert pool_state(http_repo, 'aws')['claimed'] == []
+    pushes = [status for request, status in http_server.responses(reader) if 'git-receive-pack' in request]
+    assert pushes == [403]
 
 
 def test_http_server_down_fails_with_connection_refused(http_args):

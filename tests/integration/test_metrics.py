@@ -4,19 +4,24 @@ import json
 import os
 import re
 import time
+from urllib.parse import quote
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from support.modules import ROOT, run_module, run_playbook, start_module, warning_texts
+from support.pushgateway import Pushgateway
 from support.repos import lose_next_push_race, make_lock_repo, pool_state
-from support.servers import free_port
+from support.servers import StallingProxy, free_port
 
 HEARTBEAT_SECONDS = 5.0  # plugins/module_utils/_metrics.py HEARTBEAT_SECONDS
 DASHBOARD = os.path.join(ROOT, 'docs', 'grafana', 'lockpool.json')
 GATEWAY_BOOKKEEPING = {'push_time_seconds', 'push_failure_time_seconds'}
 HEARTBEAT = 'lockpool_waiter_heartbeat_timestamp_seconds'
 AWS_MAIN = dict(pool='aws', branch='main')
+GATEWAY_USER = 'metrics-bot'
+# Its '@' is written %40 in a URL: both forms must stay hidden.
+GATEWAY_PASSWORD = 'SENTINEL-GATEWAY-PASSWORD-5e1b@x'
 
 
 @pytest.fixture
@@ -217,6 +222,128 @@ def test_gateway_down_is_a_warning_and_the_lock_still_changes(aws_repo, lock_arg
     assert pool_state(aws_repo, 'aws')['claimed'] == ['env-1']
     texts = warning_texts(result)
     assert any(text.startswith('metrics were not pushed to the Prometheus Pushgateway %s: ' % down) for text in texts), texts
+
+
+# -- a gateway that accepts and never answers ---------------------------------------------------
+
+@pytest.fixture
+def silent_gateway():
+    """The URL of a TCP server that accepts every connection and never answers: a gateway that hangs."""
+    server = StallingProxy(free_port())
+    server.stall()
+    yield 'http://127.0.0.1:%d' % server.port
+    server.close()
+
+
+def did_not_answer(texts, gateway):
+    """True when ``texts`` are exactly one warning, that says the gateway did not answer."""
+    prefix = 'metrics were not pushed to the Prometheus Pushgateway %s: it did not answer within ' % gateway
+    return len(texts) == 1 and texts[0].startswith(prefix) and texts[0].endswith('(the lock operation is not affected)')
+
+
+def test_a_gateway_that_never_answers_costs_a_claim_one_bounded_push_within_its_timeout(aws_repo, lock_args, silent_gateway):
+    started = time.monotonic()
+    result = pool_lock(lock_args, name='env-1', holder='alice', timeout=8, prometheus_push_gateway=silent_gateway)
+    took = time.monotonic() - started
+    assert result['changed'] and result['acquired'] and not result.get('failed')
+    assert pool_state(aws_repo, 'aws')['claimed'] == ['env-1']
+    assert did_not_answer(warning_texts(result), silent_gateway), warning_texts(result)
+    assert took < 8  # it took 21.8 s when each of the task end's four requests waited 5 s for an answer
+
+
+def test_a_wait_that_times_out_is_not_prolonged_by_a_gateway_that_never_answers(lock_args, silent_gateway):
+    pool_lock(lock_args, name='env-1', holder='alice')
+    started = time.monotonic()
+    result = pool_lock(lock_args, name='env-1', holder='bob', timeout=3, retry_delay='0.5s', prometheus_push_gateway=silent_gateway)
+    took = time.monotonic() - started
+    assert result['failed'] and 'gave up after 3s' in result['msg']
+    assert did_not_answer(warning_texts(result), silent_gateway), warning_texts(result)
+    # the timeout, the half second a timed-out run has to report it, and the module's start; the waiter's
+    # registration and deletion and the task end's pushes each waited 5 s for an answer before
+    assert took < 3 + 3
+
+
+# -- a gateway with basic auth -------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def guarded_gateway():
+    """A real gateway that lets only GATEWAY_USER in, with HTTP basic auth."""
+    gateway = Pushgateway({GATEWAY_USER: GATEWAY_PASSWORD}).start()
+    yield gateway
+    gateway.stop()
+
+
+def url_with_credentials(gateway):
+    return gateway.url.replace('://', '://%s:%s@' % (GATEWAY_USER, quote(GATEWAY_PASSWORD, safe='')))
+
+
+def assert_hidden(text):
+    for form in (GATEWAY_PASSWORD, quote(GATEWAY_PASSWORD, safe='')):
+        assert form not in text
+
+
+def test_basic_auth_options_let_the_pushes_in(lock_args, guarded_gateway, job):
+    result = pool_lock(lock_args, name='env-1', holder='alice', prometheus_push_gateway=guarded_gateway.url, prometheus_job=job,
+                       prometheus_push_gateway_username=GATEWAY_USER, prometheus_push_gateway_password=GATEWAY_PASSWORD)
+    assert result['changed'] and warning_texts(result) == []
+    assert guarded_gateway.value(job, 'resource_pool_num_claimed_locks', **AWS_MAIN) == 1
+    assert_hidden(json.dumps(result))
+
+
+def test_basic_auth_options_may_come_from_the_environment(lock_args, guarded_gateway, job):
+    env = {'LOCKPOOL_PROMETHEUS_PUSH_GATEWAY': guarded_gateway.url, 'LOCKPOOL_PROMETHEUS_PUSH_GATEWAY_USERNAME': GATEWAY_USER,
+           'LOCKPOOL_PROMETHEUS_PUSH_GATEWAY_PASSWORD': GATEWAY_PASSWORD}
+    result = run_module('pool_lock', dict(lock_args, name='env-1', holder='alice', prometheus_job=job), env=env)
+    assert result['changed'] and warning_texts(result) == []
+    assert outcomes(guarded_gateway, job) == [('claim_lock', 'changed')]
+
+
+def test_credentials_written_into_the_gateway_url_are_sent_as_basic_auth_and_masked(lock_args, guarded_gateway, job):
+    result = pool_lock(lock_args, name='env-1', holder='alice', prometheus_push_gateway=url_with_credentials(guarded_gateway),
+                       prometheus_job=job)
+    assert result['changed'] and warning_texts(result) == []
+    assert guarded_gateway.value(job, 'resource_pool_num_claimed_locks', **AWS_MAIN) == 1
+    assert_hidden(json.dumps(result))
+    assert GATEWAY_USER in result['invocation']['module_args']['prometheus_push_gateway']
+
+
+def test_a_password_the_gateway_refuses_is_a_warning_that_names_the_options_and_not_the_password(aws_repo, lock_args, guarded_gateway):
+    wrong = url_with_credentials(guarded_gateway).replace('SENTINEL', 'WRONG')
+    result = pool_lock(lock_args, name='env-1', holder='alice', prometheus_push_gateway=wrong)
+    assert result['changed'] and pool_state(aws_repo, 'aws')['claimed'] == ['env-1']
+    [warning] = warning_texts(result)
+    assert warning.startswith('metrics were not pushed to the Prometheus Pushgateway %s: ' % guarded_gateway.url)
+    assert 'HTTP 401' in warning and 'prometheus_push_gateway_password' in warning
+    assert_hidden(json.dumps(result).replace('WRONG', 'SENTINEL'))
+
+
+GATEWAY_PLAYBOOK = '''
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    lockpool.git.pool_lock: {repo: "{{ repo }}", cache_dir: "{{ cache_dir }}", pool: aws, holder: ops, prometheus_job: "{{ job }}"}
+  tasks:
+    - lockpool.git.pool_lock: {name: env-1, prometheus_push_gateway: "{{ url_with_credentials }}"}
+    - lockpool.git.pool_lock:
+        name: env-1
+        state: released
+        prometheus_push_gateway: "{{ url }}"
+        prometheus_push_gateway_username: "{{ user }}"
+        prometheus_push_gateway_password: "{{ password }}"
+'''
+
+
+def test_no_gateway_password_in_the_vvv_output_of_a_play(tmp_path, aws_repo, cache_dir, guarded_gateway, job):
+    playbook = tmp_path / 'guarded.yml'
+    playbook.write_text(GATEWAY_PLAYBOOK)
+    completed = run_playbook(playbook, dict(repo=aws_repo, cache_dir=cache_dir, job=job, url=guarded_gateway.url,
+                                            url_with_credentials=url_with_credentials(guarded_gateway),
+                                            user=GATEWAY_USER, password=GATEWAY_PASSWORD), verbosity=3)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert '"prometheus_push_gateway_password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output  # -vvv shows invocations
+    assert_hidden(output)
+    assert outcomes(guarded_gateway, job) == [('claim_lock', 'changed'), ('release_lock', 'changed')]
 
 
 # -- the queue --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``git http-backend`` behind a real nginx (through fcgiwrap) with basic auth, on a free loopback port."""
 
 import os
+import re
 import subprocess
 
 from support.servers import free_port, require_binary, stop, wait_for_port
@@ -8,6 +9,9 @@ from support.servers import free_port, require_binary, stop, wait_for_port
 NGINX = '/usr/sbin/nginx'
 FCGIWRAP = '/usr/sbin/fcgiwrap'
 HTTP_BACKEND = '/usr/lib/git-core/git-http-backend'
+# Users whose name starts so may fetch but not push, as with a read-only deploy token: nginx lets them in but hands
+# git http-backend no REMOTE_USER, and http-backend then refuses receive-pack with 403 Forbidden.
+READ_ONLY_PREFIX = 'read-only-'
 
 _NGINX_CONFIG = '''
 daemon off;
@@ -22,6 +26,10 @@ http {{
   proxy_temp_path {base}/proxy;
   uwsgi_temp_path {base}/uwsgi;
   scgi_temp_path {base}/scgi;
+  map $remote_user $git_user {{
+    default $remote_user;
+    "~^{read_only}" "";
+  }}
   server {{
     listen 127.0.0.1:{port};
     client_max_body_size 0;
@@ -37,12 +45,15 @@ http {{
       fastcgi_param REQUEST_METHOD $request_method;
       fastcgi_param CONTENT_TYPE $content_type;
       fastcgi_param CONTENT_LENGTH $content_length;
-      fastcgi_param REMOTE_USER $remote_user;
+      fastcgi_param REMOTE_USER $git_user;
       fastcgi_param REMOTE_ADDR $remote_addr;
     }}
   }}
 }}
 '''
+
+# nginx's default ("combined") access log format: address - user [time] "request" status ...
+_ACCESS_LOG_ENTRY = re.compile(r'\S+ - (?P<user>\S+) \[[^]]*\] "(?P<request>[^"]*)" (?P<status>\d+) ')
 
 
 class HttpGitServer(object):
@@ -62,7 +73,8 @@ class HttpGitServer(object):
         self._write_users()
         config = os.path.join(self.base, 'nginx.conf')
         with open(config, 'w') as handle:
-            handle.write(_NGINX_CONFIG.format(base=self.base, port=self.port, root=self.root, backend=HTTP_BACKEND))
+            handle.write(_NGINX_CONFIG.format(base=self.base, port=self.port, root=self.root, backend=HTTP_BACKEND,
+                                              read_only=READ_ONLY_PREFIX))
         socket_path = os.path.join(self.base, 'fcgiwrap.sock')
         log = open(os.path.join(self.base, 'servers.log'), 'w')
         # fcgiwrap preforks workers that outlive a parent stopped alone: give them a process group to stop together.
@@ -74,7 +86,7 @@ class HttpGitServer(object):
         return self
 
     def add_user(self, name, password):
-        """Let ``name`` in with ``password`` (nginx reads the file on every request)."""
+        """Let ``name`` in with ``password`` (nginx reads the file on every request); see READ_ONLY_PREFIX."""
         self.users[name] = password
         self._write_users()
 
@@ -84,6 +96,13 @@ class HttpGitServer(object):
 
     def url(self, name):
         return 'http://127.0.0.1:%d/%s' % (self.port, name)
+
+    def responses(self, user):
+        """(request line, status) of every request ``user`` made, oldest first, as nginx's access log has them."""
+        with open(os.path.join(self.base, 'access.log')) as handle:
+            entries = [_ACCESS_LOG_ENTRY.match(line) for line in handle]
+        return [(entry.group('request'), int(entry.group('status'))) for entry in entries
+                if entry and entry.group('user') == user]
 
     def stop(self):
         for process in reversed(self.processes):

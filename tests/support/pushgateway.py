@@ -1,7 +1,11 @@
 """A real Prometheus Pushgateway (Debian's ``prometheus-pushgateway``) on a free loopback port, and reading it."""
 
+import base64
+import json
+import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,26 +25,46 @@ def pushgateway_binary():
 
 
 class Pushgateway(object):
-    """The gateway, without persistence: it forgets everything when stopped."""
+    """The gateway, without persistence: it forgets everything when stopped.
 
-    def __init__(self):
+    With ``users`` ({name: password}), it lets only them in, with HTTP basic auth (its ``--web.config.file``
+    holds their bcrypt hashes), and reads its metrics back as the first of them.
+    """
+
+    def __init__(self, users=None):
         self.port = free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
+        self.users = dict(users or {})
         self.process = None
+        self._config_dir = None
 
     def start(self):
-        self.process = subprocess.Popen([pushgateway_binary(), '--web.listen-address=127.0.0.1:%d' % self.port],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [pushgateway_binary(), '--web.listen-address=127.0.0.1:%d' % self.port]
+        if self.users:
+            import bcrypt  # requirements-dev.txt; only the tests of a gateway with basic auth need it
+
+            self._config_dir = tempfile.mkdtemp(prefix='pushgateway-')
+            config = os.path.join(self._config_dir, 'web.yml')
+            with open(config, 'w') as handle:  # JSON is YAML
+                json.dump({'basic_auth_users': {name: bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+                                                for name, password in self.users.items()}}, handle)
+            command.append('--web.config.file=' + config)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port, self.process)
         return self
 
     def stop(self):
         if self.process is not None:
             stop(self.process)
+        if self._config_dir is not None:
+            shutil.rmtree(self._config_dir, ignore_errors=True)
 
     def samples(self, job):
         """Every sample the gateway holds for ``job``: [(name, labels without job and instance, value)]."""
-        with urllib.request.urlopen(self.url + '/metrics', timeout=10) as response:
+        request = urllib.request.Request(self.url + '/metrics')
+        for name, password in list(self.users.items())[:1]:
+            request.add_header('Authorization', 'Basic ' + base64.b64encode(('%s:%s' % (name, password)).encode()).decode())
+        with urllib.request.urlopen(request, timeout=10) as response:
             text = response.read().decode('utf-8')
         found = []
         for family in text_string_to_metric_families(text):

@@ -13,17 +13,14 @@ import sys
 import pytest
 import yaml
 
-from ansible.module_utils.basic import env_fallback
-
 from ansible_collections.lockpool.git.plugins.doc_fragments.connection import ModuleDocFragment
-from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.lockpool.git.plugins.module_utils._connection import CONNECTION_ARGUMENT_SPEC, environment_fallback
 
 from support.modules import ROOT
 
 ROLE = os.path.join(ROOT, 'roles', 'with_lock')
 OPTIONS = sorted(CONNECTION_ARGUMENT_SPEC)
 DOCUMENTED = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options']
-LOOKUP_ENV = yaml.safe_load(ModuleDocFragment.PLUGINS)['options']
 # The role's options that are not connection options, but which every lock task of the role is given too.
 ROLE_TASK_OPTIONS = ['team', 'retry_delay']
 
@@ -31,7 +28,7 @@ ROLE_TASK_OPTIONS = ['team', 'retry_delay']
 def env_variables(name):
     """The environment variables option ``name`` falls back to, as its argument spec says (read, not recomputed)."""
     fallback = CONNECTION_ARGUMENT_SPEC[name].get('fallback')
-    assert fallback and fallback[0] is env_fallback, '%s falls back to no environment variable' % name
+    assert fallback and fallback[0] is environment_fallback, '%s falls back to no environment variable' % name
     return fallback[1]
 
 
@@ -46,7 +43,7 @@ def role_file(*path):
 
 ROLE_ENTRY_POINTS = role_file('meta', 'argument_specs.yml')['argument_specs']
 
-# Renders the role's __pool_lock_options as Ansible does, once for each set of variables given (a JSON list).
+# Renders the role's __with_lock_options as Ansible does, once for each set of variables given (a JSON list).
 RENDER_ROLE_OPTIONS = r'''
 import json
 import sys
@@ -58,7 +55,7 @@ from ansible.template import Templar
 init_plugin_loader()
 loader = DataLoader()
 role_vars = loader.load_from_file(sys.argv[1], trusted_as_template=True)
-print(json.dumps([Templar(loader=loader, variables=dict(role_vars, **given)).template(role_vars['__pool_lock_options'])
+print(json.dumps([Templar(loader=loader, variables=dict(role_vars, **given)).template(role_vars['__with_lock_options'])
                   for given in json.loads(sys.argv[2])]))
 '''
 
@@ -98,32 +95,23 @@ def test_the_fragment_names_each_options_environment_variable(name):
         assert 'E(%s)' % variable in description
 
 
-def test_the_lookup_fragment_lists_exactly_the_options_of_the_argument_spec():
-    assert sorted(LOOKUP_ENV) == OPTIONS
-
-
-@pytest.mark.parametrize('name', OPTIONS)
-def test_the_lookup_fragment_reads_exactly_each_options_environment_variables(name):
-    assert LOOKUP_ENV.get(name) == {'env': [{'name': variable} for variable in env_variables(name)]}
-
-
 # -- the role with_lock ----------------------------------------------------------------------------
 
 def test_the_role_lists_exactly_the_connection_options_of_the_argument_spec():
-    assert sorted(role_file('vars', 'main.yml')['__pool_lock_connection_options']) == OPTIONS
+    assert sorted(role_file('vars', 'main.yml')['__with_lock_connection_options']) == OPTIONS
 
 
 def test_the_role_hands_every_connection_option_to_its_lock_tasks_and_nothing_else():
     shared = OPTIONS + ROLE_TASK_OPTIONS
-    every_one_set = {'pool_lock_' + name: 'value of pool_lock_' + name for name in shared}
-    every_one_set['pool_lock_pool'] = 'not shared'
+    every_one_set = {'with_lock_' + name: 'value of with_lock_' + name for name in shared}
+    every_one_set['with_lock_pool'] = 'not shared'
     set_to_values, none_set = role_options(every_one_set, {})
-    assert set_to_values == {name: 'value of pool_lock_' + name for name in shared}
+    assert set_to_values == {name: 'value of with_lock_' + name for name in shared}
     assert none_set == {}
 
 
 def test_the_role_keeps_the_type_of_what_the_caller_gives():
-    given = {'pool_lock_git_config': {'http.sslCAInfo': '/ca.pem', 'http.lowSpeedTime': 60}, 'pool_lock_ssl_verify': False}
+    given = {'with_lock_git_config': {'http.sslCAInfo': '/ca.pem', 'http.lowSpeedTime': 60}, 'with_lock_ssl_verify': False}
     assert role_options(given) == [{'git_config': {'http.sslCAInfo': '/ca.pem', 'http.lowSpeedTime': 60}, 'ssl_verify': False}]
 
 
@@ -131,8 +119,8 @@ def test_the_role_keeps_the_type_of_what_the_caller_gives():
 @pytest.mark.parametrize('name', OPTIONS)
 def test_every_entry_point_of_the_role_documents_each_connection_option(entry_point, name):
     # Every entry point runs lock tasks, so every one takes every connection option.
-    spec, documented = CONNECTION_ARGUMENT_SPEC[name], ROLE_ENTRY_POINTS[entry_point]['options'].get('pool_lock_' + name)
-    assert documented is not None, 'pool_lock_%s is not documented for the %s entry point' % (name, entry_point)
+    spec, documented = CONNECTION_ARGUMENT_SPEC[name], ROLE_ENTRY_POINTS[entry_point]['options'].get('with_lock_' + name)
+    assert documented is not None, 'with_lock_%s is not documented for the %s entry point' % (name, entry_point)
     assert documented['type'] == spec['type']
     assert bool(documented.get('no_log')) == bool(spec.get('no_log'))
     # A default of the role's would hide the LOCKPOOL_* variable the module falls back to when the option is unset.
