@@ -18,6 +18,11 @@ description:
     in C(Lock-Holder) and C(Lock-Team) trailers."
   - A change is pushed only on top of the state it was decided on; a lost push race is retried at once on fresh state.
   - Idempotent when O(holder) is given; see O(holder) for what happens without it.
+notes:
+  - On the controller (C(localhost), C(delegate_to=localhost), a local connection), the action plugin runs the module inside
+    the task's worker process, with the same results, check mode and diff as in a process of its own, which it runs in
+    everywhere else, and also with become, with the task's C(environment), as an async task, and when the controller's
+    environment sets C(LOCKPOOL_IN_PROCESS=0).
 author:
   - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:

@@ -2,11 +2,19 @@
 
 import pytest
 
+from support import modules
 from support.http_server import HttpGitServer
 from support.pushgateway import Pushgateway
 from support.repos import make_lock_repo
 from support.servers import GitDaemon
 from support.ssh_server import SshServer
+
+
+@pytest.fixture(params=modules.PATHS)
+def both_paths(request, monkeypatch):
+    """Run the test with pool_lock as a module process, then with its main() in the caller as on the controller."""
+    monkeypatch.setattr(modules, 'pool_lock_path', request.param)
+    return request.param
 
 
 @pytest.fixture

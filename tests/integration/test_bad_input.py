@@ -6,6 +6,8 @@ from support.modules import run_module
 from support.repos import head
 from support.servers import free_port
 
+pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
+
 
 @pytest.mark.parametrize('args, message', [
     ({'name': '../x'}, "lock name '../x' must not contain a path separator"),

@@ -4,9 +4,13 @@ Every repository here is in the shape Concourse's resource writes (tests/support
 100755 added by its ``out``, its subjects and prefixes; ``concourse_in`` reads a version as its ``in`` does.
 """
 
+import pytest
+
 from support.concourse import concourse_in, concourse_out, make_concourse_repo
 from support.modules import run_module, warning_texts
 from support.repos import git, head, make_lock_repo, pool_state
+
+pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
 
 
 def pool_lock(args, **more):

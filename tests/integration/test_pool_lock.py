@@ -1,7 +1,12 @@
 """pool_lock against real lock repositories: every Concourse ``out`` operation, and where we do better."""
 
-from support.modules import run_module
+import pytest
+
+from support.modules import run_module, start_module
+from support.plays import queue_tickets, wait_until
 from support.repos import commit_count, commit_to, head, last_message, make_lock_repo, pool_state, read_lock
+
+pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
 
 
 def pool_lock(lock_args, **args):
@@ -82,20 +87,14 @@ def test_acquire_with_nothing_free_and_wait_false_returns_not_acquired(aws_repo,
 
 
 def test_acquire_waits_for_a_release_pushed_by_another_tool(aws_repo, lock_args):
-    import threading
-    import time
     pool_lock(lock_args, name='env-1', holder='a')
     pool_lock(lock_args, name='env-2', holder='b')
-
-    def release_later():
-        time.sleep(1.5)
-        commit_to(aws_repo, 'unclaiming: env-2', [('mv', 'aws/claimed/env-2', 'aws/unclaimed/env-2')])
-    thread = threading.Thread(target=release_later)
-    thread.start()
-    result = pool_lock(lock_args, holder='c', timeout=60, retry_delay='0.5s')
-    thread.join()
+    waiting = start_module('pool_lock', dict(lock_args, holder='c', timeout=60, retry_delay='0.5s'))
+    wait_until(lambda: queue_tickets(aws_repo), 60, what='a ticket of the waiting claim')  # a fair claim that waits takes one
+    commit_to(aws_repo, 'unclaiming: env-2', [('mv', 'aws/claimed/env-2', 'aws/unclaimed/env-2')])
+    result = waiting.result()
     assert result['acquired'] and result['lock']['name'] == 'env-2'
-    assert result['waited'] >= 1.0
+    assert result['waited'] > 0
 
 
 def test_claim_of_a_missing_lock_fails_at_once(aws_repo, lock_args):

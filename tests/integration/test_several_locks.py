@@ -8,6 +8,8 @@ from support.modules import PYTHON, module_env, run_module
 from support.repos import commit_count, git, head, last_message, make_lock_repo, pool_state, read_lock
 from support.load import double_holders, run_contenders
 
+pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
+
 
 def pool_lock(lock_args, **args):
     return run_module('pool_lock', dict(lock_args, **args))

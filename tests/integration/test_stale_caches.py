@@ -3,8 +3,12 @@
 Two cache directories stand for two machines (two AWX nodes) sharing one lock repository.
 """
 
+import pytest
+
 from support.modules import run_module
 from support.repos import pool_state
+
+pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
 
 
 def machine(lock_args, name, tmp_path):

@@ -2,8 +2,12 @@
 
 import time
 
+import pytest
+
 from support.modules import run_module
 from support.repos import commit_to, last_message, pool_state
+
+pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
 
 
 def pool_lock(lock_args, **args):

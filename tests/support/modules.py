@@ -58,15 +58,25 @@ def write_module_args(args, check_mode=False, diff=False):
         return handle.name
 
 
+# How pool_lock runs: 'module' (a process of its own, as on any host) or 'in-process' (its main() inside the caller,
+# as its action plugin runs it on the controller); tests that use the fixture ``both_paths`` run on each.
+PATHS = ('module', 'in-process')
+pool_lock_path = 'module'
+
+
 def module_command(name, args_path):
+    if name == 'pool_lock' and pool_lock_path == 'in-process':
+        return [PYTHON, '-m', 'support.in_process_module', args_path]
     return [PYTHON, '-m', 'ansible_collections.lockpool.git.plugins.modules.' + name, args_path]
 
 
 def start_module(name, args, check_mode=False, diff=False, env=None):
     """Start ``lockpool.git.<name>`` with ``args`` in the background; returns a RunningModule."""
     path = write_module_args(args, check_mode, diff)
+    env = module_env(env)
+    env['PYTHONPATH'] += os.pathsep + os.path.dirname(HERE)  # support.in_process_module
     process = subprocess.Popen(module_command(name, path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=module_env(env))
+                               text=True, env=env)
     return RunningModule(process, path)
 
 
@@ -97,7 +107,7 @@ def run_adhoc(module, args, env=None, timeout=300):
     return subprocess.run(command, capture_output=True, text=True, env=_ansible_env(env), timeout=timeout, check=False)
 
 
-def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, check=False):
+def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, check=False, diff=False):
     """Run ``ansible-playbook`` on localhost with the virtualenv's Python; returns CompletedProcess."""
     command = [os.path.join(os.path.dirname(PYTHON), 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
                '-e', 'ansible_python_interpreter=%s' % PYTHON, str(playbook)]
@@ -105,6 +115,8 @@ def run_playbook(playbook, extra_vars=None, env=None, timeout=300, verbosity=0, 
         command.append('-' + 'v' * verbosity)
     if check:
         command.append('--check')
+    if diff:
+        command.append('--diff')
     for key, value in (extra_vars or {}).items():
         command += ['-e', json.dumps({key: value})]
     return subprocess.run(command, capture_output=True, text=True, env=_ansible_env(env), timeout=timeout, check=False)
