@@ -70,14 +70,15 @@ def target(text, figure, met):
 class Lab(object):
     """A temporary directory holding bare lock repositories, served over ``git daemon`` on loopback."""
 
-    def __init__(self):
+    def __init__(self, daemon_log=False):
         self.path = tempfile.mkdtemp(prefix='lockpool-bench-')
         self.repos = os.path.join(self.path, 'repos')
         os.makedirs(self.repos)
         self.daemon = None
+        self.daemon_log = os.path.join(self.path, 'daemon.log') if daemon_log else None  # the daemon's --verbose log
 
     def __enter__(self):
-        self.daemon = GitDaemon(self.repos).start()
+        self.daemon = GitDaemon(self.repos, log=self.daemon_log).start()
         return self
 
     def __exit__(self, *exc_info):
@@ -97,6 +98,70 @@ class Lab(object):
 
 def git(*args, cwd=None):
     subprocess.run(['git'] + list(args), cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
+
+
+class FastImport(object):
+    """A bare repository at ``path`` (branch main) written commit by commit with ``git fast-import``: fast at any size."""
+
+    def __init__(self, path):
+        subprocess.run(['git', 'init', '-q', '--bare', '-b', 'main', path], env=GIT_ENV, check=True)
+        self.path = path
+        self.commits = 0
+        self._importer = subprocess.Popen(['git', 'fast-import', '--quiet'], cwd=path, env=GIT_ENV, stdin=subprocess.PIPE)
+
+    def commit(self, message, changes):
+        """One commit; ``changes`` are fast-import's file commands (``M 100644 inline <path>``, ``R <from> <to>``...)."""
+        data = message.encode()
+        self._importer.stdin.write(b'commit refs/heads/main\ncommitter bench <bench@localhost> %d +0000\ndata %d\n%s\n%s\n'
+                                   % (1700000000 + self.commits, len(data), data, ''.join(changes).encode()))
+        self.commits += 1
+
+    def close(self):
+        self._importer.stdin.close()
+        if self._importer.wait() != 0:
+            raise RuntimeError('git fast-import failed for %s' % self.path)
+        return self.path
+
+
+def inline_file(path, text):
+    return 'M 100644 inline %s\ndata %d\n%s\n' % (path, len(text.encode()), text)
+
+
+def claimed_pool_repo(path, locks, claimed, commits):
+    """A bare lock repository of ``locks`` locks (each with a line of metadata of its own) and ``commits`` commits, as
+    pool_lock writes them: the locks ``lock-0`` to ``lock-<claimed - 1>`` end claimed, with a token and a lease that
+    has not run out, their claims spread over the whole history; the other commits claim and release the other locks
+    in turn (a claimed pool that has been in use a long time)."""
+    repo = FastImport(path)
+    files = [inline_file('%s/%s/.gitkeep' % (POOL, state), '') for state in ('claimed', 'unclaimed')]
+    repo.commit('initial pools', files + [inline_file('%s/unclaimed/lock-%d' % (POOL, index), 'index: %d\n' % index)
+                                          for index in range(locks)])
+    tokens = {}
+
+    def move(name, verb, source, target, trailers=''):
+        repo.commit('%s: %s\n\nLock-Holder: bench\nLock-Pool: %s\n%s' % (verb, name, POOL, trailers),
+                    ['R %s/%s/%s %s/%s/%s\n' % (POOL, source, name, POOL, target, name)])
+
+    def claim(name):
+        tokens[name] = tokens.get(name, 0) + 1
+        move(name, 'claiming', 'unclaimed', 'claimed', 'Lock-Token: %s/%s %d\nLock-Lease-Expires: %s/%s 2100-01-01T00:00:00Z\n'
+             % (POOL, name, tokens[name], POOL, name))
+
+    others = ['lock-%d' % index for index in range(claimed, locks)] or ['lock-0']
+    every = max(1, (commits - 1) // max(1, claimed))  # a lasting claim every ``every`` commits
+    kept, turn = 0, 0
+    while repo.commits < commits:
+        if kept < claimed and (repo.commits - 1) % every == every - 1 or commits - repo.commits <= claimed - kept:
+            claim('lock-%d' % kept)
+            kept += 1
+        elif repo.commits + 2 <= commits - (claimed - kept):
+            name = others[turn % len(others)]
+            turn += 1
+            claim(name)
+            move(name, 'unclaiming', 'claimed', 'unclaimed')
+        else:
+            repo.commit('another writer', [])
+    return repo.close()
 
 
 # -- the engine, in process -------------------------------------------------------

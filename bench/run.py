@@ -18,7 +18,8 @@ for path in (BENCH, os.path.join(ROOT, 'tests'), os.path.join(ROOT, 'build', 'co
 
 import report  # noqa: E402
 
-BENCHMARKS = ('engine_floor', 'ansible_task', 'contention', 'history', 'pool_size', 'memory')
+BENCHMARKS = ('engine_floor', 'ansible_task', 'contention', 'history', 'pool_size', 'memory', 'waiting_cost',
+              'playbook_contention', 'network')
 
 
 def main(argv=None):

@@ -15,6 +15,8 @@ description:
   - A term is a lock of O(pool), or C(pool/lock).
   - Runs on the controller and reads the repository through the same cache and the same connection options as the
     modules; the cache is fetched only when the branch moved on the server.
+  - Each evaluation asks the server where the branch is (one C(git ls-remote)), unless O(max_age) lets a recent
+    read serve.
 author:
   - lockpool.git developers (!UNKNOWN)
 extends_documentation_fragment:
@@ -35,11 +37,20 @@ options:
       - When V(false), the metadata is returned as the text of the lock file.
     type: bool
     default: true
+  max_age:
+    description:
+      - Serve the branch as a lookup on this machine read it from the server at most this long ago, instead of
+        asking the server again. The read is shared through the cache directory, by every play on the machine; a
+        change made meanwhile, even from this machine, shows once the read is older than that.
+      - Seconds, or a duration such as V(30s), V(5m).
+      - Unset, every evaluation asks the server.
+    type: raw
 notes:
   - Each evaluation asks the server where the branch is (one C(git ls-remote); over ssh, a connection of its own).
     Ansible evaluates a lookup each time a template uses it. A lookup in a play's or a task's C(vars) is evaluated
     wherever that variable is used, and a task may use it several times (its name, its arguments, its conditions).
-  - To read once per play, set the variable with M(ansible.builtin.set_fact) in a first task (see C(docs/reading-pools.md)).
+  - To read once per play, set the variable with M(ansible.builtin.set_fact) in a first task (see C(docs/reading-pools.md)),
+    or give O(max_age) for as long as the play may use one read.
 '''
 
 EXAMPLES = r'''
@@ -71,6 +82,7 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils._connection import connection_options
+from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockpoolError
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
@@ -110,7 +122,9 @@ class LookupModule(LookupBase):
         results = []
         pool, name = wanted[0]
         try:
-            with current_state(OptionAdapter.from_ansible_plugin(self)) as (_cache, snapshot):
+            max_age = self.get_option('max_age')
+            max_age = None if max_age is None else parse_duration(max_age, 'max_age')
+            with current_state(OptionAdapter.from_ansible_plugin(self), max_age) as (_cache, snapshot):
                 for pool, name in wanted:
                     lock_file = inventory.existing_lock(snapshot, pool, name)
                     results.append(metadata(snapshot.read(lock_file), self.get_option('parse')))

@@ -20,10 +20,10 @@ from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, claimed_lock
-from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields, takeover_of, takeover_pattern
+from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields, read_claims
 from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
-from ansible_collections.lockpool.git.plugins.module_utils._names import validate_name
+from ansible_collections.lockpool.git.plugins.module_utils._names import validate_existing_name, validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
@@ -48,48 +48,34 @@ _OPERATIONS = {
 _CHANGED = 'update'
 
 
-def current(cache):
-    """The branch as the server has it now; the cache fetches only when it moved."""
-    return Snapshot(cache, cache.refresh())
+def current(cache, max_age=None):
+    """The branch as the server has it now, or as this machine read it at most ``max_age`` seconds ago; the cache
+    fetches only when it moved."""
+    return Snapshot(cache, cache.refresh(max_age))
 
 
 # -- origins ------------------------------------------------------------------------
 
 def origins(snapshot, lock_files):
     """{path: Origin} for each lock file: the newest commit that added its path, or for a claimed lock a later claim
-    that took it over (_snapshot.Snapshot.added_by). One history walk, and one look for takeovers after it."""
+    that took it over (_snapshot.Snapshot.added_by). One history walk, and for the claims the walk found one look at
+    their leases and takeovers (_leases.read_claims), which the snapshot remembers for their tokens and leases."""
     wanted = set(lock_file.path for lock_file in lock_files)
-    found = {}
+    added = {}
     if not wanted:
-        return found
+        return {}
     oldest_claim = None
     walk = snapshot.cache.history(snapshot.head, _pathspec(lock_files), added_only=True)
     with contextlib.closing(walk):
         for commit in walk:
             for _status, path in commit.changes:
-                if path in wanted and path not in found:
-                    found[path] = _origin(commit)
+                if path in wanted and path not in added:
+                    added[path] = commit
                     oldest_claim = commit.sha if claimed_lock(path) else oldest_claim
-            if len(found) == len(wanted):
+            if len(added) == len(wanted):
                 break
-    for path in _maybe_taken_over(snapshot, oldest_claim, found):
-        found[path] = _origin(snapshot.added_by(path))
-    return found
-
-
-def _maybe_taken_over(snapshot, oldest_claim, found):
-    """The claimed paths of ``found`` that a takeover after the oldest of their claims names (rare: one git run)."""
-    if oldest_claim is None or oldest_claim == snapshot.head:
-        return []
-    locks = dict((claimed_lock(path), path) for path in found if claimed_lock(path))
-    named = set()
-    for pool in set(pool for pool, _name in locks):
-        takeovers = snapshot.cache.matching(['%s..%s' % (oldest_claim, snapshot.head)], takeover_pattern(pool))
-        with contextlib.closing(takeovers):
-            for commit in takeovers:
-                named.update(path for (lock_pool, name), path in locks.items()
-                             if lock_pool == pool and takeover_of(commit.message, pool, name))
-    return sorted(named)
+    added.update(read_claims(snapshot, added, oldest_claim))
+    return dict((path, _origin(commit)) for path, commit in added.items())
 
 
 def origin(snapshot, lock_file):
@@ -151,7 +137,7 @@ def describe_claim(snapshot, pool, name):
 def existing_lock(snapshot, pool, name):
     """The lock file of ``name`` in ``pool``; raises when the pool or the lock does not exist."""
     validate_name('pool', pool)
-    validate_name('lock', name)
+    validate_existing_name('lock', name)  # a lock another tool named (``head``) is still a lock of the pool
     lock_file = snapshot.pool(pool).find(name)
     if lock_file is None:
         raise _not_found(pool, name)
@@ -184,10 +170,11 @@ def read_pools(snapshot, pool=None, name=None):
     wanted = [lock_file for lock_files in listed.values() for lock_file in lock_files
               if lock_file.state == CLAIMED or name is not None]
     found = origins(snapshot, wanted)
+    contents = snapshot.read_all([lock_file for lock_files in listed.values() for lock_file in lock_files])
     now = time.time()
     read = dict(
         (pool_name, dict(available=len(found_pool.available()), claimed=len(found_pool.claimed),
-                         locks=[lock_info(lock_file, snapshot.read(lock_file), found.get(lock_file.path), now)
+                         locks=[lock_info(lock_file, contents[lock_file.sha], found.get(lock_file.path), now)
                                 for lock_file in listed[pool_name]],
                          problems=found_pool.problems()))
         for pool_name, found_pool in pools.items())
@@ -198,7 +185,7 @@ def _validate_names(pool, name):
     if pool is not None:
         validate_name('pool', pool)
     if name is not None:
-        validate_name('lock', name)
+        validate_existing_name('lock', name)
 
 
 def _listed(pool, name):

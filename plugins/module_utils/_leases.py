@@ -22,12 +22,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import re
 import time
 from urllib.parse import unquote
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
-from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
+from ansible_collections.lockpool.git.plugins.module_utils._layout import claimed_lock
+from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value, lock_trailer_values
 from ansible_collections.lockpool.git.plugins.module_utils._queue import ref_component
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import parse_utc, utc_text
 from ansible_collections.lockpool.git.plugins.module_utils._tokens import current_token, lock_id
@@ -121,6 +123,52 @@ def _recorded_expiry(snapshot, lock_file):
                                                lock_trailer_pattern(TRAILER_LEASE, ident))
     value = lock_trailer_value((renewal or claim).message, TRAILER_LEASE, ident)
     return parse_utc(value) if value else None
+
+
+def read_claims(snapshot, adds, oldest):
+    """{path: claim} for the claimed lock paths of ``adds`` ({path: CommitInfo of the newest commit that added it}, as
+    one history walk found them; ``oldest`` is the oldest of those commits): each claim as ``Snapshot.added_by`` says,
+    remembered in ``snapshot`` with the lease the branch records, so that reading every claim's token and lease runs
+    no git per lock. Two git runs in all, none when no claim is older than the head: the commits after ``oldest``
+    that name a lock in a lease or takeover trailer, and the order of the commits after ``oldest``, which tells the
+    claim each is about."""
+    wanted = dict((lock_id(*claimed_lock(path)), path) for path in adds if claimed_lock(path))
+    claims = dict((path, adds[path]) for path in wanted.values())
+    leases = dict((path, []) for path in wanted.values())  # (position, expiry text) of lease trailers after the add
+    position = {}
+    if oldest is not None and oldest != snapshot.head and wanted:
+        revisions = ['%s..%s' % (oldest, snapshot.head)]
+        named = []  # (commit, {lock: takeover}, {lock: lease}) naming a claimed lock, not as its add
+        pattern = '|'.join(lock_trailer_pattern(key, '', '[^ ]+') for key in (TRAILER_LEASE, TRAILER_TAKEOVER))
+        walk = snapshot.cache.matching(revisions, pattern)
+        with contextlib.closing(walk):
+            for commit in walk:
+                trailers = (lock_trailer_values(commit.message, TRAILER_TAKEOVER), lock_trailer_values(commit.message, TRAILER_LEASE))
+                if any(ident in wanted and commit.sha != adds[wanted[ident]].sha for found in trailers for ident in found):
+                    named.append((commit,) + trailers)
+        if named:
+            position = dict((sha, index) for index, sha in enumerate(snapshot.cache.commit_order(revisions)))
+        for commit, takeovers, recorded in named:  # newest first
+            for ident in set(takeovers) | set(recorded):
+                path = wanted.get(ident)
+                if path is None or not _before(position, commit, adds[path]):
+                    continue  # not a claimed lock, or about an earlier claim of it
+                if ident in recorded:
+                    leases[path].append((position[commit.sha], recorded[ident]))
+                if ident in takeovers and claims[path] is adds[path]:
+                    claims[path] = commit  # the newest takeover after the add is the claim in force
+    for ident, path in wanted.items():
+        claim = claims[path]
+        renewed = [found for found in leases[path] if found[0] <= position.get(claim.sha, len(position))]
+        value = min(renewed)[1] if renewed else lock_trailer_value(claim.message, TRAILER_LEASE, ident)
+        snapshot.remember(('added_by', path), lambda claim=claim: claim)
+        snapshot.remember(('recorded_expiry', path), lambda value=value: parse_utc(value) if value else None)
+    return claims
+
+
+def _before(position, commit, other):
+    """True when ``commit`` is newer than ``other`` in the range ``position`` orders (``other`` may be its start)."""
+    return position[commit.sha] < position.get(other.sha, len(position))
 
 
 def lease_expiry(snapshot, lock_file):

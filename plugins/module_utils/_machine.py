@@ -6,7 +6,8 @@
 A file lock (flock) lets one run at a time update the cache's refs. A run that pushed
 announces the branch's new head in a file that the runs waiting here watch, so they
 see a push from this machine without asking the server. A view of the server's refs,
-read by one run, serves the others for a while.
+read by one run, serves the others for a while: the runs waiting here share one look
+at the server instead of each asking it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,7 +36,7 @@ class MachineCoordination(object):
         base = os.path.splitext(path)[0]
         self._lock_path = path + '.lock'
         self._head_path = '%s.%s.head' % (base, hashlib.sha256(branch.encode('utf-8')).hexdigest()[:12])
-        self._view_path = base + '.refs-view'
+        self._view_base = base
 
     # -- the cache's lock -----------------------------------------------------------
 
@@ -108,24 +109,39 @@ class MachineCoordination(object):
 
     # -- the shared view of the server's refs ---------------------------------------
 
-    def shared_refs(self, prefix, max_age, read, deadline=None):
-        """``read(prefix)``, the server's refs under ``prefix``, or what it returned to a run on this machine
-        at most ``max_age`` seconds ago: the many waiters one release wakes ask the server once, not each."""
-        with self._holding(self._view_path + '.lock', deadline):
-            view = self._view()
-            if view.get('prefix') == prefix and 0 <= time.time() - view.get('read_at', 0) <= max_age:
+    def shared_view(self, patterns, max_age, read, deadline=None, clock=time.time):
+        """``read()``, the server's refs that ``patterns`` (a tuple of ls-remote patterns) select, or what it returned
+        to a run on this machine less than ``max_age`` seconds ago: the runs waiting here ask the server once per
+        ``max_age`` between them, not each. A push announced here since that read makes it stale (the push may have
+        changed those refs: a ticket deleted with a claim), so the first run to look after a push from this machine
+        reads again. With ``read`` None, a stale view is None: a look that must not cost a request."""
+        path = self._view_path(patterns)
+        with self._holding(path + '.lock', deadline):
+            view = _read_json(path)
+            if view.get('announced') == self.announced() and 0 <= clock() - view.get('read_at', -max_age - 1) < max_age:
                 return view['refs']
-            refs = read(prefix)
-            _write_atomically(self._view_path, json.dumps(dict(prefix=prefix, read_at=time.time(), refs=refs)))
+            if read is None:
+                return None
+            read_at, announced, refs = clock(), self.announced(), read()
+            _write_atomically(path, json.dumps(dict(read_at=read_at, announced=announced, refs=refs)))
             return refs
 
-    def _view(self):
-        try:
-            with open(self._view_path) as handle:
-                view = json.load(handle)
-            return view if isinstance(view, dict) else {}
-        except (IOError, OSError, ValueError):
-            return {}
+    def view_age(self, patterns, clock=time.time):
+        """Seconds since a run on this machine read the view of ``patterns``; None when none has."""
+        read_at = _read_json(self._view_path(patterns)).get('read_at')
+        return None if read_at is None else max(0.0, clock() - read_at)
+
+    def _view_path(self, patterns):
+        return '%s.%s.view' % (self._view_base, hashlib.sha256('\n'.join(patterns).encode('utf-8')).hexdigest()[:12])
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            found = json.load(handle)
+        return found if isinstance(found, dict) else {}
+    except (IOError, OSError, ValueError):
+        return {}
 
 
 def _write_atomically(path, text):

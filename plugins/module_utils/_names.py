@@ -69,7 +69,7 @@ def validate_existing_name(kind, value):
     """Return ``value`` if it can name an entry that exists in a pool, else raise InvalidInputError.
 
     For what the collection does to a lock that is there (release, remove, claim it by name, read it), whoever named
-    it: one path component git can hold (no ``/``, no NUL, not ``.`` or ``..``). Every path the engine hands git is
+    it: one path component git can hold (no ``/``, no NUL), not a dot-file (``.gitkeep``, ``..``). Every path the engine hands git is
     literal and comes after ``--``, so ``head``, ``-x`` or ``e*`` mean just themselves.
     """
     if not isinstance(value, str):
@@ -81,8 +81,10 @@ def validate_existing_name(kind, value):
         raise InvalidInputError('%s name %r must not contain a path separator' % (kind, shown))
     if '\x00' in value:
         raise InvalidInputError('%s name %r contains a NUL character' % (kind, shown))
-    if value in ('.', '..'):
-        raise InvalidInputError("%s name %r names a directory, not a file of a pool" % (kind, shown))
+    if len(value.encode('utf-8', 'surrogatepass')) > MAX_NAME_BYTES:  # no file system holds such a file
+        raise InvalidInputError('%s name %r is longer than %d bytes' % (kind, shown, MAX_NAME_BYTES))
+    if value.startswith('.'):  # no tool's lock: git needs .gitkeep files, and our readers never take a dot-file for a lock
+        raise InvalidInputError('%s name %r must not start with a dot (dot-files are never locks)' % (kind, shown))
     return value
 
 

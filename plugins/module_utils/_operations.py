@@ -109,12 +109,29 @@ def execute(cache, operation, observer=None, lifetime=UNBOUND):
                                    timeout=request.timeout, poll_interval=request.poll_interval, observer=observer,
                                    lifetime=lifetime)
             outcome = step if outcome is None else step._replace(races=outcome.races + step.races, waited=outcome.waited + step.waited)
-    finally:
+    except BaseException:
         operation.finish(cache, outcome)
+        raise
+    try:
+        operation.finish(cache, outcome)
+        result = _result(cache, operation, outcome, observer)
+    except TaskStoppedError:
+        raise
+    except Exception as exc:  # a change that landed is never kept by a task that fails after it: it is given back
+        given_back = _give_back(cache, operation, outcome)
+        if given_back and isinstance(exc, LockpoolError):
+            raise type(exc)('%s; what it had just claimed (%s) was given back' % (exc, given_back))
+        raise
+    _give_back_if_stopped(cache, operation, outcome.decision, result.pop('_snapshot'), outcome.commit, lifetime)
+    return result
+
+
+def _result(cache, operation, outcome, observer):
+    """What every run reports, and the state's own fields; ``_snapshot`` is the state the result describes."""
     decision = outcome.decision
     if outcome.commit:
         snapshot = Snapshot.after_push(cache, outcome)
-    elif decision.refs and not request.check_mode:  # refs outside the branch changed: read them again
+    elif decision.refs and not operation.request.check_mode:  # refs outside the branch changed: read them again
         snapshot = Snapshot(cache, outcome.snapshot.head)
     else:
         snapshot = outcome.snapshot
@@ -126,8 +143,22 @@ def execute(cache, operation, observer=None, lifetime=UNBOUND):
     if decision.kind == transaction.WAIT:
         result['waiting_for'] = decision.reason
     result.update(operation.result(decision, snapshot, outcome.commit))
-    _give_back_if_stopped(cache, operation, decision, snapshot, outcome.commit, lifetime)
+    result['_snapshot'] = snapshot
     return result
+
+
+def _give_back(cache, operation, outcome):
+    """Undo the change ``outcome`` landed (best effort); the names of the locks given back, or None."""
+    if not outcome.commit or operation.request.check_mode:
+        return None
+    try:
+        undo = operation.undo(outcome.decision, Snapshot(cache, outcome.commit), outcome.commit)
+        if undo is None:
+            return None
+        execute(cache, undo)
+    except Exception:  # the task fails anyway, saying why; a claim's lease (the role's) still ends it
+        return None
+    return names_subject(outcome.decision.locks)
 
 
 def _give_back_if_stopped(cache, operation, decision, snapshot, commit, lifetime):
@@ -490,7 +521,7 @@ class Claim(Operation):
     def look_outside(self, cache):
         """How many locks the fair queue's earlier waiters want; None when the claim is not fair."""
         if self.fair and self.waiter is None:
-            self.waiter = FairWaiter(cache, self.request.pool, self.selection.count)
+            self.waiter = FairWaiter(cache, self.request.pool, self.selection.count, clock=self.clock)
         if not self.fair or self.waiter.refused:
             return None
         return self.waiter.wanted_ahead()

@@ -48,11 +48,12 @@ def run_ansible_module(module, run_module):
 
 
 @contextlib.contextmanager
-def current_state(options):
-    """(cache, snapshot) of the lock repository ``options`` (an _options.OptionAdapter) name, as the server has it now."""
+def current_state(options, max_age=None):
+    """(cache, snapshot) of the lock repository ``options`` (an _options.OptionAdapter) name, as the server has it now
+    (or had it at most ``max_age`` seconds ago, see inventory.current)."""
     with remote_from_options(options) as remote:
         with RepoCache(remote) as cache:
-            yield cache, inventory.current(cache)
+            yield cache, inventory.current(cache, max_age)
 
 
 def change_state(module, operation_class, observer=None):

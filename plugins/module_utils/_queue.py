@@ -18,7 +18,11 @@ reader's clock, so machines must agree on the time to within the ticket's life.
 
 A waiter asks the server whether the branch moved more often the nearer it is to
 the head of the queue, so that a freed lock is taken soon by the waiter it is
-for. A server that refuses the queue's refs makes claims unfair, not failed.
+for. It asks through its machine's view of the server (RepoCache.watch), which
+reads the branch and the queue in one ls-remote and serves every waiter there:
+a machine costs the server one look per interval of its best placed waiter,
+however many wait on it, and deciding again reads that view, not the server.
+A server that refuses the queue's refs makes claims unfair, not failed.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,11 +40,12 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Reposi
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
-TICKET_LIFE = 30.0  # a crashed waiter holds its place this long at most
-RENEW_AFTER = 10.0
+TICKET_LIFE = 150.0  # a waiter SIGKILLed itself (or whose machine died) holds its place this long at most
+RENEW_AFTER = 60.0  # one push a minute per waiter; a ticket outlives two missed renewals and any view of the queue
 RECHECK_EVERY = 5.0  # a waiter decides again this often even if the branch does not move: renewal, tickets gone
-QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine
-HEAD_LOOK_EVERY = 0.25  # seconds between looks at the branch for the head of the queue; later places look less often
+QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine, for a decision before any wait
+QUEUE_VIEW_MAX_AGE = 60.0  # a waiter's view of the queue is never older: it still shows every renewed ticket live
+HEAD_LOOK_EVERY = 2.5  # seconds between looks at the branch for the head of the queue; later places look less often
 _TICKET_NAME = re.compile(r'^(?P<arrival>\d+)-(?P<id>[0-9a-f]+)-(?P<wanted>\d+)-(?P<expires>\d+)$')
 
 
@@ -55,7 +60,7 @@ class Ticket(namedtuple('Ticket', 'arrival id wanted expires ref')):
 
 
 def queue_prefix(branch, pool):
-    return '%s%s/%s/' % (QUEUE_REFS, branch, ref_component(pool))
+    return '%s%s/' % (branch_queues(branch), ref_component(pool))
 
 
 def ref_component(name):
@@ -74,11 +79,16 @@ def _ticket_ref(prefix, arrival, ticket_id, wanted, expires):
     return '%s%d-%s-%d-%d' % (prefix, arrival, ticket_id, wanted, expires)
 
 
-def read_tickets(cache, pool):
+def branch_queues(branch):
+    """The prefix of every pool's queue of ``branch``: what a waiter's looks at the server read along."""
+    return '%s%s/' % (QUEUE_REFS, branch)
+
+
+def read_tickets(cache, pool, max_age=QUEUE_VIEW_AGE):
     """Every ticket of the pool's queue on the server, oldest first (expired ones included), as seen at most
-    QUEUE_VIEW_AGE ago from this machine."""
+    ``max_age`` ago from this machine."""
     prefix = queue_prefix(cache.remote.branch, pool)
-    return _tickets(cache.remote_refs(prefix, max_age=QUEUE_VIEW_AGE), prefix)
+    return _tickets(cache.remote_refs(prefix, max_age=max_age), prefix)
 
 
 def _tickets(refs, prefix):
@@ -95,7 +105,7 @@ def _tickets(refs, prefix):
 def describe_queues(cache, pools, now=None):
     """{pool: its live queue} as pool_lock_info shows it, oldest first, for every pool in ``pools``; one ls-remote."""
     now = time.time() if now is None else now
-    refs = cache.remote_refs(QUEUE_REFS + cache.remote.branch + '/')
+    refs = cache.remote_refs(branch_queues(cache.remote.branch))
     queues = {}
     for pool in pools:
         live = [ticket for ticket in _tickets(refs, queue_prefix(cache.remote.branch, pool)) if ticket.expires > now]
@@ -118,12 +128,15 @@ class FairWaiter(object):
         self.ticket = None
         self.renewed_at = None
         self.refused = None  # what the server said when it refused a ticket: the claim then goes on unfair
+        self.view_age = QUEUE_VIEW_AGE  # how old a view of the queue may be for this waiter's decisions
         self._expired_seen = []
+        cache.watch(branch_queues(cache.remote.branch))
 
     def wanted_ahead(self):
-        """How many locks the live tickets older than this waiter want (at most one ls-remote)."""
+        """How many locks the live tickets older than this waiter want (at most one ls-remote, none while the
+        machine's view of the queue is as fresh as this waiter's looks at the server)."""
         now = self.clock()
-        tickets = read_tickets(self.cache, self.pool)
+        tickets = read_tickets(self.cache, self.pool, self.view_age)
         self._expired_seen = [ticket.ref for ticket in tickets if ticket.expires <= now and ticket.ref != self.ticket]
         return sum(ticket.wanted for ticket in tickets
                    if ticket.expires > now and ticket.place < (self.arrival, self.id))
@@ -134,7 +147,9 @@ class FairWaiter(object):
         self.keep_place(head)
         if self.refused:
             return None
-        return HEAD_LOOK_EVERY * (1 + self.wanted_ahead())
+        look_every = HEAD_LOOK_EVERY * (1 + self.wanted_ahead())
+        self.view_age = min(look_every, QUEUE_VIEW_MAX_AGE)
+        return look_every
 
     def keep_place(self, head):
         """Push this waiter's ticket, or renew it when it is due; ``head`` is a commit the server has."""

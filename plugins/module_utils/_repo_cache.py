@@ -40,8 +40,9 @@ from ansible_collections.lockpool.git.plugins.module_utils._machine import LOCAL
 # What the rest of the collection imports from here; plugins check HAS_GITPYTHON before they open a cache.
 __all__ = ['GITPYTHON_IMPORT_ERROR', 'HAS_GITPYTHON', 'RepoCache', 'race_backoff']
 
-# How long a push whose answer was lost may take to be settled (see RepoCache._settle), beyond the task's timeout.
-SETTLE_TIMEOUT = 60
+# How long a push whose answer was lost may take to be settled (see RepoCache._settle), beyond the task's timeout:
+# longer than most hooks take; a server that says nothing for this long leaves the outcome unknown.
+SETTLE_TIMEOUT = 15
 _FENCE_MESSAGE = ('lockpool: fence after a push that was not answered\n\n'
                   'This commit changes no file. It makes sure that a push whose answer was lost cannot land later.\n')
 # A push failed this way may have reached the server, and may land (or have landed) all the same.
@@ -75,6 +76,7 @@ class RepoCache(object):
         self._git = GitRunner(self.path, remote.env, remote.display_url, remote.scrub, network_timeout)
         self._machine = MachineCoordination(self.path, remote.branch)
         self._objects = None
+        self._watched = None  # the prefix of refs outside the branch that this run's looks at the server read along
 
     # -- set-up and healing ---------------------------------------------------------
 
@@ -140,6 +142,7 @@ class RepoCache(object):
     root_tree = _objects_method('root_tree')
     tree_entries = _objects_method('tree_entries')
     read_blob = _objects_method('read_blob')
+    read_blobs = _objects_method('read_blobs')
     store_blob = _objects_method('store_blob')
     write_commit = _objects_method('write_commit')
     commit_info = _objects_method('commit_info')
@@ -147,6 +150,7 @@ class RepoCache(object):
     newest_commit = _objects_method('newest_commit')
     history = _objects_method('history')
     matching = _objects_method('matching')
+    commit_order = _objects_method('commit_order')
 
     def local_head(self):
         """The branch's commit in the cache, or None; read in process (no git run), as waiters read it often."""
@@ -157,20 +161,44 @@ class RepoCache(object):
     def _network(self, args):
         return self._git.network(args, self.deadline)
 
-    def remote_head(self):
-        """The branch's commit on the server right now (one cheap round trip), or None if absent."""
+    def remote_head(self, max_age=None):
+        """The branch's commit on the server (one cheap round trip), or None if absent.
+
+        With ``max_age`` (seconds), the machine's view serves (``remote_refs``): it holds the branch and the watched refs.
+        """
         ref = 'refs/heads/' + self.remote.branch
-        return self._ls_remote(ref).get(ref)
+        if max_age is None:
+            return self._ls_remote(ref).get(ref)
+        return self._view(self._watched, max_age).get(ref)
 
     def remote_refs(self, prefix, max_age=None):
         """{ref name: sha} of the server's refs under ``prefix`` (one ls-remote round trip).
 
-        With ``max_age`` (seconds), a view of them that another run on this machine read at most that
-        long ago serves instead: the many waiters one release wakes ask the server once, not each.
+        With ``max_age`` (seconds), the machine's view of them serves when another run on this machine read it at most
+        that long ago (and pushed nothing since): the many waiters here ask the server once, not each. That view holds
+        the branch too, and a prefix under the watched one (``watch``) is read from the view of the watched refs.
         """
         if max_age is None:
             return self._read_remote_refs(prefix)
-        return self._machine.shared_refs(prefix, max_age, self._read_remote_refs, self.deadline)
+        watched = self._watched if self._watched is not None and prefix.startswith(self._watched) else prefix
+        return dict((name, sha) for name, sha in self._view(watched, max_age).items() if name.startswith(prefix))
+
+    def watch(self, prefix):
+        """Every look of this run at the server's branch (``wait_for_change``) reads the refs under ``prefix`` along, in
+        the same ls-remote, into the machine's view: a waiter's view of them costs the server nothing more."""
+        self._watched = prefix
+
+    def _view(self, prefix, max_age, ask=True):
+        """The machine's view of the branch and the refs under ``prefix`` (None: the branch only), less than ``max_age``
+        old; read from the server when it is older, unless not ``ask`` (then None)."""
+        patterns = self._patterns(prefix)
+        refs = self._machine.shared_view(patterns, max_age, (lambda: self._ls_remote(*patterns)) if ask else None, self.deadline)
+        if refs is None:
+            return None
+        return dict((name, sha) for name, sha in refs.items() if name == patterns[0] or prefix is not None and name.startswith(prefix))
+
+    def _patterns(self, prefix):
+        return ('refs/heads/' + self.remote.branch,) + (() if prefix is None else (prefix + '*',))
 
     def _read_remote_refs(self, prefix):
         return dict((name, sha) for name, sha in self._ls_remote(prefix + '*').items() if name.startswith(prefix))
@@ -198,12 +226,13 @@ class RepoCache(object):
             raise self._git.network_error('fetch', err)
         return self.local_head()
 
-    def refresh(self):
+    def refresh(self, max_age=None):
         """For readers: the branch's commit, fetched only when the server's differs from the cache's.
 
-        One ls-remote; the cache lock is taken only when there is something to fetch.
+        One ls-remote, or with ``max_age`` (seconds) the machine's view when it is younger (``remote_head``); the cache
+        lock is taken only when there is something to fetch.
         """
-        remote = self.remote_head()
+        remote = self.remote_head(max_age)
         if remote is None:
             raise self._missing_branch_error()
         if remote == self.local_head():
@@ -363,23 +392,36 @@ class RepoCache(object):
         return self._machine.announced()
 
     def wait_for_change(self, known, poll_interval, deadline, since=None, clock=time.monotonic, sleep=time.sleep):
-        """Wait until the branch has moved from ``known`` or ``deadline`` (monotonic, None = never) passes.
+        """Wait until the cache holds the branch at another commit than ``known``, or ``deadline`` (monotonic, None =
+        never) passes; True when it does, False at the deadline.
 
-        A push made from this machine after the announcement ``since`` (default: the
-        current one) is seen within a tenth of a second, and returns True: the cache
-        already holds that state. The server is asked (ls-remote, not a fetch) every
-        ``poll_interval`` seconds; its branch having moved returns False.
+        A push made from this machine after the announcement ``since`` (default: the current one) is seen within
+        LOCAL_POLL. The server's branch is looked at through the machine's view (with the watched refs), read again
+        when it is ``poll_interval`` old: the runs waiting here share one ls-remote per interval, whoever reads it,
+        and a wait that starts again keeps that pace. At the deadline only a view already read is looked at (no
+        request). Once a look shows the branch moved, the first run to see it fetches it, under the cache lock, for
+        all of them.
         """
         since = self.announced() if since is None else since
-        while deadline is None or clock() < deadline:
-            # Ask the server no more often than this machine's announcements are looked at.
-            ask_server_at = clock() + max(poll_interval, LOCAL_POLL)
+        while True:
+            # The next look is due when the machine's view is poll_interval old (one interval from now, if none was read).
+            age = self._machine.view_age(self._patterns(self._watched)) or 0.0
+            ask_server_at = clock() + max(poll_interval - age, LOCAL_POLL)
             if self._machine.wait_for_announcement(since, ask_server_at if deadline is None else min(deadline, ask_server_at),
                                                    clock, sleep):
                 return True
-            if (deadline is None or clock() < deadline) and self.remote_head() != known:
+            at_deadline = deadline is not None and clock() >= deadline
+            view = self._view(self._watched, poll_interval, ask=not at_deadline)  # at the deadline, only a view already read
+            head = None if view is None else view.get('refs/heads/' + self.remote.branch)
+            if view is not None and head != known and self._follow(head) != known:
+                return True
+            if at_deadline:
                 return False
-        return False
+
+    def _follow(self, head):
+        """The cache's branch once it holds the server's ``head``: fetched, unless another run here already did."""
+        with self.exclusive():
+            return self.local_head() if self.local_head() == head else self.fetch()
 
 
 def race_backoff(attempt, sleep=time.sleep):

@@ -60,6 +60,10 @@ class Snapshot(object):
     def read(self, lock_file):
         return self.cache.read_blob(lock_file.sha)
 
+    def read_all(self, lock_files):
+        """{sha: data} of the files of ``lock_files``, read in one git run (a pool of thousands of lock files)."""
+        return self.cache.read_blobs([lock_file.sha for lock_file in lock_files])
+
     def remember(self, key, compute):
         """``compute()``, run once per snapshot for each ``key``: what history says at one commit never changes."""
         if key not in self._answers:

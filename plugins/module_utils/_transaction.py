@@ -178,8 +178,8 @@ def _wait(cache, operation, attempt, poll_interval, deadline, observer, lifetime
     started = deadline.clock()
     observer.waiting_started(decision)
     try:
-        woken_locally = _wait_for_news(cache, operation, attempt.snapshot.head, attempt.announced, poll_interval,
-                                       deadline.wake_up_at(decision), lifetime)
+        woken_locally = _wait_for_news(cache, operation, decision, attempt.snapshot.head, attempt.announced, poll_interval,
+                                       deadline, lifetime)
     finally:
         observer.waiting_ended()
     spent = deadline.clock() - started
@@ -253,26 +253,35 @@ def _decide_and_push(cache, operation, outside, check_mode, observer, from_cache
     return snapshot, decision, landed, sha if landed else None
 
 
-def _wait_for_news(cache, operation, known, announced, poll_interval, deadline, lifetime):
-    """Wait until the branch moves so that the operation may no longer say wait; True when the cache holds that state.
+def _wait_for_news(cache, operation, decision, known, announced, poll_interval, deadline, lifetime):
+    """Wait until the operation may no longer say wait; True when the cache holds the state it said so on.
 
-    A push from this machine is looked at in the cache without taking its lock, and
-    waiting goes on while the operation still says wait there: the many waiters one
-    release wakes do not queue for the lock the next push needs.
+    The operation decides again in the cache, without its lock and without a fetch, whenever the cache holds news (a
+    push from this machine, or the server's branch that a look showed had moved, fetched once for the machine) and
+    whenever its ``recheck_after`` comes (what it waits for outside the branch: the fair queue, a lease running out),
+    and waiting goes on while it still says wait: the many waiters one release wakes do not queue for the lock the
+    next push needs, and a recheck asks the server nothing that the machine's view does not already hold.
     """
-    while cache.wait_for_change(known, _look_every(poll_interval, operation, known), deadline, announced, sleep=lifetime.sleep):
+    while True:
+        look_every = _look_every(poll_interval, operation, known)
+        try:
+            woken = cache.wait_for_change(known, look_every, deadline.wake_up_at(decision), announced, sleep=lifetime.sleep)
+        except CacheDamagedError:
+            return False  # its fetch met the damage: fetched again under the cache lock, where the cache is rebuilt
+        if not woken and deadline.at is not None and deadline.clock() >= deadline.at:
+            return False
         announced = cache.announced()
         outside = operation.look_outside(cache)
         try:
             with cache.damage_guard():
                 known = cache.local_head()
-                if operation.decide(Snapshot(cache, known), outside).kind != WAIT:
-                    return True
+                decision = operation.decide(Snapshot(cache, known), outside)
         except CacheDamagedError:
             return False  # decided again under the cache lock, where the cache is rebuilt
         except LockpoolError:
             return False  # a refusal is decided again on fetched state
-    return False
+        if decision.kind != WAIT:
+            return True
 
 
 def _look_every(poll_interval, operation, head):

@@ -177,8 +177,9 @@ options:
   retry_delay:
     description:
       - While nothing is free, how often the server is asked whether the branch moved (a cheap C(ls-remote), not a fetch).
+        The runs waiting on one machine with the same O(cache_dir) share each such look.
       - Changes pushed from the same machine and cache are noticed within a tenth of a second whatever this says.
-      - In the fair queue a waiter asks more often the nearer it is to the head (every 0.25s at the head, 0.5s second
+      - In the fair queue a waiter asks more often the nearer it is to the head (every 2.5s at the head, 5s second
         in line, and so on up to this).
       - Accepts C(10s), C(90m), C(1h) or seconds.
     type: raw

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: pool_lock_info
-short_description: Show the pools and locks of a git lock pool, who holds them, since when, and what happened
+short_description: Show the pools and locks of a git lock repository, and who holds them since when
 version_added: 0.1.0
 description:
   - Reads a lock repository laid out as the Concourse pool-resource lays it out and returns every pool, every lock
@@ -109,7 +109,13 @@ pools:
           type: str
           sample: "region: eu-west-1\n"
         data:
-          description: The metadata parsed as YAML or JSON when it is a mapping or a list, else null.
+          description:
+            - The metadata parsed as YAML or JSON when it is a mapping or a list, else null.
+            - Always what JSON carries, whatever the lock file holds. Dates and times are ISO 8601 text, binary (C(!!binary)) its
+              base64 text, a set a sorted list, a mapping key that is not text its JSON text (C(404), C(true), C(null)), C(.inf) and
+              C(.nan) their YAML text; a value with a tag YAML does not define (C(!vault)) is read as if it had none.
+            - Null when the lock file is larger than 1 MiB, when its aliases would expand it beyond 2 MiB, nests deeper than 100
+              levels or holds itself, so that a hostile lock file costs a reader no more than a large one; O(metadata) still has its text.
           type: raw
         holder:
           description:
@@ -129,7 +135,7 @@ pools:
             - Null for unclaimed locks unless O(name) is given (finding it would walk the whole history).
           type: int
         commit:
-          description: The commit that put the lock in its current state; null where RV(pools.locks.age) is null.
+          description: The commit that put the lock in its current state; null where RV(pools.locks[].age) is null.
           type: str
         token:
           description: The fencing token of the current claim (see M(lockpool.git.pool_lock)); null when unclaimed or claimed by Concourse.
@@ -144,6 +150,7 @@ pools:
       description:
         - What is wrong with the pool's files, each said as an operation on it would say it; empty for a sound pool.
         - A lock in both C(claimed/) and C(unclaimed/), or an entry that is not a plain file (a symbolic link, a directory).
+        - A free lock that a claim of any lock never takes (its name has a control character), and why.
           Without O(pool), a pool that cannot be read at all is listed with its problem and no locks, and the other pools are read.
       type: list
       elements: str

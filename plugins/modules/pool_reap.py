@@ -9,8 +9,8 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: pool_reap
-short_description: Release the stale claims of a git lock pool (expired leases, finished jobs, or claims older than a given age)
-version_added: 0.2.0
+short_description: Release the stale claims of a git lock pool
+version_added: 0.1.0
 description:
   - Releases, in one commit, every claimed lock of O(pool) whose lease (M(lockpool.git.pool_lock) O(lockpool.git.pool_lock#module:lease))
     has expired and, with O(older_than), every claimed lock claimed longer ago than that.

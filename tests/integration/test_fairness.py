@@ -8,8 +8,10 @@ import time
 from support.modules import PYTHON, module_env, run_module, start_module, warning_texts
 from support.repos import commit_count, git, head, make_lock_repo, pool_state
 from support.load import CONTENDER
+from support.servers import GitDaemon
 
 from ansible_collections.lockpool.git.plugins.module_utils._connection import Remote
+from ansible_collections.lockpool.git.plugins.module_utils._queue import HEAD_LOOK_EVERY
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import RepoCache
 
 QUEUE = 'refs/lockpool/queue/main/aws/'
@@ -172,3 +174,47 @@ def test_the_waiters_of_one_machine_share_one_read_of_the_queue_for_its_max_age(
         assert second.remote_refs(QUEUE, max_age=60) == {}
         time.sleep(0.1)
         assert list(second.remote_refs(QUEUE, max_age=0.05)) == tickets(aws_repo)
+
+
+def test_the_waiters_of_one_machine_cost_the_server_one_look_per_interval_of_the_best_placed(tmp_path):
+    # Four fair waiters share a cache (one machine), every option at its default; the git daemon logs each request.
+    daemon = GitDaemon(tmp_path / 'served', log=str(tmp_path / 'daemon.log'))
+    os.makedirs(daemon.base)
+    repo = make_lock_repo(os.path.join(daemon.base, 'locks.git'), {'aws': {'env-1': 'a'}})
+    daemon.start()
+    try:
+        url = daemon.url('locks.git')
+        run_module('pool_lock', {'repo': url, 'pool': 'aws', 'cache_dir': str(tmp_path / 'holder'), 'name': 'env-1', 'holder': 'holder'})
+        waiters = []
+        for index in range(4):
+            waiters.append(start_module('pool_lock', {'repo': url, 'pool': 'aws', 'cache_dir': str(tmp_path / 'machine'),
+                                                      'holder': 'waiter-%d' % index, 'timeout': '2m'}))
+            wait_until(lambda: len(tickets(repo)) == len(waiters))
+        counted, window = requests(daemon.log), 15
+        time.sleep(window)
+        made = requests(daemon.log) - counted
+        for waiter in waiters:
+            waiter.kill()
+    finally:
+        daemon.stop()
+    assert made <= window / HEAD_LOOK_EVERY + 2  # one ls-remote per look of the head of the queue; no renewal is due yet
+
+
+def requests(log):
+    with open(log) as handle:
+        return sum(1 for line in handle if ' Request ' in line)
+
+
+def test_a_release_on_the_machine_is_claimed_at_once_by_the_second_waiter_there(aws_repo, lock_args):
+    # The first waiter's claim deletes its ticket; the second, woken by the next release here, must not count it.
+    run_module('pool_lock', dict(lock_args, count=2, holder='bob'))
+    waiters = []
+    for holder in ('alice', 'carol'):
+        waiters.append(start_module('pool_lock', dict(lock_args, holder=holder, timeout='60s')))
+        wait_until(lambda: len(tickets(aws_repo)) == len(waiters))
+    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob', state='released'))
+    assert waiters[0].result(60)['acquired']
+    run_module('pool_lock', dict(lock_args, name='env-2', holder='bob', state='released'))
+    released = time.monotonic()
+    # carol, second in line, looks at the server every 2 x HEAD_LOOK_EVERY: her view of the queue still shows alice's ticket
+    assert waiters[1].result(60)['acquired'] and time.monotonic() - released < HEAD_LOOK_EVERY

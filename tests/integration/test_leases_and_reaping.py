@@ -132,7 +132,7 @@ def test_reaping_with_team_releases_only_that_teams_claims(aws_repo, lock_args):
 def test_the_reap_playbook_runs_as_a_collection_playbook(aws_repo, lock_args, cache_dir):
     pool_lock(lock_args, name='env-1', holder='alice', lease='1s')
     time.sleep(1.5)
-    result = run_playbook('lockpool.git.reap', {'repo': aws_repo, 'pool': 'aws', 'cache_dir': cache_dir})
+    result = run_playbook('lockpool.git.reap', {'with_lock_repo': aws_repo, 'with_lock_pool': 'aws', 'with_lock_cache_dir': cache_dir})
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'released: env-1' in result.stdout
     assert pool_state(aws_repo, 'aws')['claimed'] == []

@@ -47,3 +47,27 @@ def test_the_documented_set_fact_reads_the_server_once_for_every_later_use(daemo
     assert '"msg": "eu-west-1 at https://env-1.example.com"' in completed.stdout
     # One ls-remote, and the one fetch of a cold cache.
     assert daemon.reads() == 2
+
+
+MANY_USES = '''
+- hosts: localhost
+  gather_facts: false
+  vars:
+    env: "{{ lookup('lockpool.git.pool_lock', 'aws/env-1', repo=lock_repo, max_age='5m') }}"
+  tasks:
+    - ansible.builtin.debug:
+        msg: "{{ env.region }}"
+      loop: [1, 2, 3, 4]
+    - ansible.builtin.debug:
+        msg: "{{ env.region }}"
+'''
+
+
+def test_with_max_age_a_lookup_in_vars_reads_the_server_once_for_every_use(daemon, tmp_path):
+    playbook = tmp_path / 'many-uses.yml'
+    playbook.write_text(MANY_USES)
+    completed = run_playbook(playbook, {'lock_repo': daemon.url('locks.git')}, env={'LOCKPOOL_CACHE_DIR': str(tmp_path / 'cache')})
+    assert completed.returncode == 0, completed.stdout
+    assert completed.stdout.count('"msg": "eu-west-1"') == 5
+    # One ls-remote, and the one fetch of a cold cache.
+    assert daemon.reads() == 2

@@ -198,11 +198,11 @@ def claim_messages(repo):
 def run_role(repo, tmp_path, locks=('env-1',), **extra_vars):
     """A play that holds each of ``locks`` in turn with the role, with ``extra_vars`` (AWX's, for one)."""
     tasks = tmp_path / 'deploy.yml'
-    tasks.write_text(yaml.safe_dump([{'name': 'Work', 'ansible.builtin.debug': {'msg': '{{ pool_lock.name }}'}}]))
+    tasks.write_text(yaml.safe_dump([{'name': 'Work', 'ansible.builtin.debug': {'msg': '{{ with_lock_held.name }}'}}]))
     play = tmp_path / 'play.yml'
     includes = [{'ansible.builtin.include_role': {'name': 'lockpool.git.with_lock'},
-                 'vars': {'pool_lock_repo': repo, 'pool_lock_cache_dir': str(tmp_path / 'cache'), 'pool_lock_pool': 'aws',
-                          'pool_lock_name': name, 'pool_lock_tasks': str(tasks)}} for name in locks]
+                 'vars': {'with_lock_repo': repo, 'with_lock_cache_dir': str(tmp_path / 'cache'), 'with_lock_pool': 'aws',
+                          'with_lock_name': name, 'with_lock_tasks': str(tasks)}} for name in locks]
     play.write_text(yaml.safe_dump([{'name': 'Deploy', 'hosts': 'localhost', 'gather_facts': False, 'tasks': includes}]))
     completed = run_playbook(play, extra_vars=extra_vars)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -232,8 +232,8 @@ def test_outside_awx_the_role_records_no_job(aws_repo, tmp_path):
 def test_the_reap_playbook_asks_awx_when_given_its_url(aws_repo, lock_args, cache_dir, awx):
     claim_for_awx_job(lock_args, 'env-1', 4711)
     awx.set_job(4711, 'failed')
-    completed = run_playbook('lockpool.git.reap', {'repo': aws_repo, 'pool': 'aws', 'cache_dir': cache_dir,
-                                                   'awx_url': awx.url, 'awx_token': awx.token})
+    completed = run_playbook('lockpool.git.reap', {'with_lock_repo': aws_repo, 'with_lock_pool': 'aws', 'with_lock_cache_dir': cache_dir,
+                                                             'awx_url': awx.url, 'awx_token': awx.token})
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert 'released: env-1' in completed.stdout
     assert awx.token not in completed.stdout + completed.stderr

@@ -19,7 +19,7 @@ HOLDER = 'O\'Brien "the builder" & co'
 def chromium(*args):
     binary = shutil.which('chromium')
     if binary is None:
-        pytest.fail('chromium is missing: install the Debian package chromium (tests/setup/install-system-packages browser)')
+        pytest.fail('chromium is missing: install the Debian package chromium (make system-packages installs it)')
     completed = subprocess.run([binary, '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', *args],
                                capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr

@@ -14,7 +14,9 @@ from ansible_collections.lockpool.git.plugins.action.pool_lock import run_main_i
 def main(args_path):
     with open(args_path) as handle:
         module_args = json.load(handle)['ANSIBLE_MODULE_ARGS']
-    sys.stdout.write(run_main_in_process(module_args))
+    printed = run_main_in_process(module_args)
+    sys.stdout.write(printed)
+    sys.exit(1 if json.loads(printed).get('failed') else 0)  # as the module's own process exits
 
 
 if __name__ == '__main__':

@@ -47,7 +47,7 @@ from support.servers import temporary_git_daemon
 
 POOL = 'aws'
 LOCK = 'env-1'
-LEASE = 6  # seconds: the victims' pool_lock_lease
+LEASE = 6  # seconds: the victims' with_lock_lease
 RENEW_EVERY = LEASE / 3.0  # keep_renewed renews every third of the lease
 SLACK = 2
 BOUND = LEASE + RENEW_EVERY + SLACK  # kill -> lock taken by the next claimer, at most
@@ -64,7 +64,7 @@ TAG = 'LOCKPOOL_KILL_LOAD_PLAY'  # in the environment of every process a victim 
 # seconds (--renewal-lease): renewals every 2 s per holder, 8/s nominally for 16 holders. At 3 s (every 1 s) the
 # renewers of 16 holders on 2 cores fall behind (a renewal is a fetch, an ls-remote and a push) and their leases run out.
 RENEWAL_LEASE = 6
-DEFAULT_LEASE = 600  # the role's pool_lock_lease (10m): a renewal every 200 s per holder
+DEFAULT_LEASE = 600  # the role's with_lock_lease (10m): a renewal every 200 s per holder
 REPORT_BEGIN = '<!-- kill-load figures: written by make kill-load -->'
 REPORT_END = '<!-- end of kill-load figures -->'
 TESTS = os.path.dirname(HERE)
@@ -234,10 +234,10 @@ class Worker(object):
             handle.write('- name: Use the environment\n  ansible.builtin.command: %s\n' % caller_command)
         return write_play(pathlib.Path(directory) / 'play.yml', [{
             'ansible.builtin.include_role': {'name': 'lockpool.git.with_lock'},
-            'vars': {'pool_lock_repo': self.url, 'pool_lock_cache_dir': self.victim_cache, 'pool_lock_pool': POOL,
-                     'pool_lock_name': LOCK, 'pool_lock_holder': holder, 'pool_lock_lease': '%ds' % LEASE,
-                     'pool_lock_poll_interval': 1, 'pool_lock_retry_delay': '1s', 'pool_lock_timeout': 120,
-                     'pool_lock_tasks': caller}}])
+            'vars': {'with_lock_repo': self.url, 'with_lock_cache_dir': self.victim_cache, 'with_lock_pool': POOL,
+                     'with_lock_name': LOCK, 'with_lock_holder': holder, 'with_lock_lease': '%ds' % LEASE,
+                     'with_lock_poll_interval': 1, 'with_lock_retry_delay': '1s', 'with_lock_timeout': 120,
+                     'with_lock_tasks': caller}}])
 
     def run(self, plan, rng):
         for number, (phase, signame) in enumerate(plan, 1):
@@ -578,7 +578,7 @@ def render(summary, cost, workers, command, duration, seed, settle=SETTLE):
                   % (cost['claimers'], cost['claimers'], cost['seconds']),
                   '`git daemon`: alone, then while %d holders keep their locks of that pool renewed (`keep_renewed`, lease %g s: a renewal'
                   % (cost['renewers'], cost['lease']),
-                  'every %.3g s per holder, nominally %.3g per second in all; with the default `pool_lock_lease` of 10m it is one per %d s per holder, so'
+                  'every %.3g s per holder, nominally %.3g per second in all; with the default `with_lock_lease` of 10m it is one per %d s per holder, so'
                   % (cost['lease'] / 3.0, cost['renewers'] * 3.0 / cost['lease'], DEFAULT_LEASE // 3),
                   'this is %.3g times the default rate). A push race is a claim whose push lost to another push to the branch (`attempts` in its'
                   % (float(DEFAULT_LEASE) / cost['lease']),

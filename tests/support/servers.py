@@ -58,16 +58,19 @@ def _signal(process, signum):
 class GitDaemon(object):
     """``git daemon`` serving every repository under ``base`` read-write on a free loopback port."""
 
-    def __init__(self, base):
+    def __init__(self, base, log=None):
         self.base = str(base)
         self.port = free_port()
         self.process = None
+        self.log = log  # a file that gets the daemon's --verbose log: one "Request <service> for '<path>'" line per request
 
     def start(self):
-        self.process = subprocess.Popen(
-            ['git', 'daemon', '--reuseaddr', '--listen=127.0.0.1', '--port=%d' % self.port,
-             '--base-path=%s' % self.base, '--export-all', '--enable=receive-pack', '--informative-errors', self.base],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull))
+        with open(self.log or os.devnull, 'ab') as log:
+            self.process = subprocess.Popen(
+                ['git', 'daemon', '--reuseaddr', '--listen=127.0.0.1', '--port=%d' % self.port,
+                 '--base-path=%s' % self.base, '--export-all', '--enable=receive-pack', '--informative-errors']
+                + (['--verbose'] if self.log else []) + [self.base],
+                stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull))
         wait_for_port(self.port, self.process)
         return self
 

@@ -9,8 +9,10 @@ import yaml
 from support.modules import ROOT
 
 ROLE = os.path.join(ROOT, 'roles', 'with_lock')
-# A variable, not a module's name (lockpool.git.pool_lock_info) nor an internal variable (__pool_lock_...).
-ROLE_VARIABLE = re.compile(r'(?<![\w.])(pool_lock_[a-z_]+)')
+# A variable, not a module's name (lockpool.git.pool_lock_info) nor an internal variable (__with_lock_...).
+ROLE_VARIABLE = re.compile(r'(?<![\w.])(with_lock_[a-z_]+)')
+# What the role sets for the caller's tasks, not a variable it reads.
+FACTS = {'with_lock_held'}
 
 
 def load(*path):
@@ -28,10 +30,10 @@ def role_text():
 
 
 def role_variables():
-    """Every pool_lock_ variable the role reads: named in its files, or as pool_lock_<option> for a shared option."""
+    """Every with_lock_ variable the role reads: named in its files, or as with_lock_<option> for a shared option."""
     role_vars = load('vars', 'main.yml')
-    shared = role_vars['__pool_lock_connection_options'] + role_vars['__pool_lock_task_options']
-    return set(ROLE_VARIABLE.findall(role_text())) | {'pool_lock_' + option for option in shared}
+    shared = role_vars['__with_lock_connection_options'] + role_vars['__with_lock_task_options']
+    return (set(ROLE_VARIABLE.findall(role_text())) - FACTS) | {'with_lock_' + option for option in shared}
 
 
 SPECS = load('meta', 'argument_specs.yml')['argument_specs']
@@ -62,5 +64,5 @@ def test_release_needs_no_pool_and_no_tasks():
 
 
 def test_secrets_are_not_logged_by_the_validation():
-    for name in ('pool_lock_private_key', 'pool_lock_private_key_passphrase', 'pool_lock_password'):
+    for name in ('with_lock_private_key', 'with_lock_private_key_passphrase', 'with_lock_password'):
         assert SPECS['main']['options'][name]['no_log'] is True

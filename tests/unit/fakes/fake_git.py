@@ -6,17 +6,20 @@ This is a specification of what the git layer promises, kept small enough to be 
   ``time.monotonic``. What happens meanwhile (another writer's push) is scheduled on it.
 - ``FakeServer``: the remote: objects and refs. Another writer (or Concourse) commits there directly, and the
   test can have the next pushes lose their race.
-- ``FakeMachine``: what the runs on one machine share: the cache's objects and branch, its lock and the last
-  change announced. Two FakeRepoCache on one FakeMachine are two runs on one machine.
+- ``FakeMachine``: what the runs on one machine share: the cache's objects and branch, its lock, the last
+  change announced and the views of the server's refs. Two FakeRepoCache on one FakeMachine are two runs on one
+  machine.
 - ``FakeRepoCache``: exactly the methods the domain calls, as RepoCache documents them. It records every call
   (``calls``: (method, whether the cache lock was held)) so that a test can say what was called where, and
   raises AssertionError when the caller breaks a rule of the real layer (fetch or push without ``exclusive()``,
-  ``exclusive()`` taken twice, which deadlocks on a real flock, an object the cache does not have).
+  ``exclusive()`` taken twice, which deadlocks on a real flock, an object the cache does not have). The server
+  counts the requests it serves (``requests``: ls-remote, fetch, push), as a real server's log does.
 
 Objects are content-addressed like git's (a blob's sha is git's); trees and commits are hashed from their
 contents, so equal trees share one sha as in git. History is linear: every commit has at most one parent.
 """
 
+import collections
 import contextlib
 import hashlib
 import heapq
@@ -197,6 +200,7 @@ class FakeServer(object):
         self.refused_prefixes = []  # refs under these are refused (a server that does not take the fair queue's refs)
         self.pushes_received = 0
         self.pushes_landed = 0
+        self.requests = collections.Counter()  # what the server served: 'ls-remote', 'fetch', 'push'
         self._before_push = []
         self._lose_every_push = False
 
@@ -314,6 +318,7 @@ class FakeMachine(object):
         self.head = None
         self.held = False
         self.announcement = None
+        self.views = {}  # {patterns: (read at, the announcement then, {ref: sha})}: the shared views of the server's refs
 
 
 class FakeRepoCache(object):
@@ -327,6 +332,7 @@ class FakeRepoCache(object):
         self.deadline = None
         self.calls = []
         self.rebuilds = 0
+        self.watched = None
         self._damage = {}
 
     # -- hooks for tests ------------------------------------------------------------
@@ -375,6 +381,10 @@ class FakeRepoCache(object):
         self._call('read_blob')
         return self._objects.get(sha, Blob).data
 
+    def read_blobs(self, shas):
+        self._call('read_blobs')
+        return dict((sha, self._objects.get(sha, Blob).data) for sha in shas)
+
     def store_blob(self, data):
         self._call('store_blob')
         return self._objects.store_blob(data)
@@ -413,6 +423,12 @@ class FakeRepoCache(object):
         return (self._objects.info(sha, ()) for sha in self._objects.walk(revisions[0])
                 if _matches(pattern, self._objects.get(sha, Commit).message))
 
+    def commit_order(self, revisions):
+        """As RepoCache's: the shas of one revision's commits, newest first."""
+        self._call('commit_order')
+        assert len(revisions) == 1, 'one revision, not %r' % (revisions,)
+        return list(self._objects.walk(revisions[0]))
+
     def history(self, head, paths=(), added_only=False):
         """A generator, as RepoCache's: the commits that changed ``paths``, with those changes (only the adds when
         ``added_only``), newest first."""
@@ -436,6 +452,7 @@ class FakeRepoCache(object):
     def fetch(self):
         self._call('fetch')
         self._require_lock('fetch')
+        self.server.requests['fetch'] += 1
         if self.server.head is None:
             if any(ref.startswith('refs/heads/') for ref in self.server.refs):
                 raise RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
@@ -447,6 +464,7 @@ class FakeRepoCache(object):
     def push(self, sha, also=()):
         self._call('push')
         self._require_lock('push')
+        self.server.requests['push'] += 1
         if not self.server.receive_push(self._objects, sha, list(also)):
             return False
         self.machine.head = sha
@@ -455,20 +473,46 @@ class FakeRepoCache(object):
 
     def push_refs(self, refspecs, atomic=True):
         self._call('push_refs')
+        self.server.requests['push'] += 1
         return self.server.receive_refs(self._objects, list(refspecs), atomic)
 
-    def remote_head(self):
+    def remote_head(self, max_age=None):
+        """As RepoCache's: with ``max_age``, from the machine's view of the branch and the watched refs."""
         self._call('remote_head')
-        return self.server.head
+        return self._view(self.watched, max_age).get(self.server.branch_ref)
 
     def remote_refs(self, prefix, max_age=None):
-        """As RepoCache's, always fresh (the machine-wide view of ``max_age`` is the real layer's business)."""
+        """As RepoCache's: with ``max_age``, from the machine's view (of the watched refs, for a prefix under them)."""
         self._call('remote_refs')
-        return dict((ref, sha) for ref, sha in self.server.refs.items() if ref.startswith(prefix))
+        if max_age is not None and self.watched is not None and prefix.startswith(self.watched):
+            refs = self._view(self.watched, max_age)
+        else:
+            refs = self._view(prefix, max_age)
+        return dict((ref, sha) for ref, sha in refs.items() if ref.startswith(prefix))
 
-    def refresh(self):
+    def watch(self, prefix):
+        self._call('watch')
+        self.watched = prefix
+
+    def _view(self, prefix, max_age, ask=True):
+        """The server's branch and refs under ``prefix`` (one ls-remote), or the machine's view of them when a run on
+        it read them less than ``max_age`` ago and nothing was announced since; a stale view is None unless ``ask``."""
+        patterns = (self.server.branch_ref, prefix)
+        seen = self.machine.views.get(patterns)
+        if max_age is not None and seen is not None and seen[1] == self.machine.announcement and 0 <= self.clock() - seen[0] < max_age:
+            return seen[2]
+        if not ask:
+            return None
+        self.server.requests['ls-remote'] += 1
+        refs = dict((ref, sha) for ref, sha in self.server.refs.items()
+                    if ref == self.server.branch_ref or prefix is not None and ref.startswith(prefix))
+        if max_age is not None:
+            self.machine.views[patterns] = (self.clock(), self.machine.announcement, refs)
+        return refs
+
+    def refresh(self, max_age=None):
         self._call('refresh')
-        remote = self.remote_head()
+        remote = self.remote_head(max_age)
         if remote is None:
             raise RepositoryError("branch '%s' does not exist in lock repository %s" % (self.remote.branch, self.remote.display_url))
         if remote == self.local_head():
@@ -507,23 +551,35 @@ class FakeRepoCache(object):
 
     def wait_for_change(self, known, poll_interval, deadline, since=None, sleep=None):
         """As RepoCache's, on the fake clock: True as soon as this machine announces a change after ``since``
-        (default: the current announcement), False when the server's branch is seen to have moved from ``known``
-        (asked every ``poll_interval``) or at ``deadline`` (None: never). ``sleep(0)`` is called at each step, as
-        the real one sleeps between its looks (a Lifetime's sleep raises there once the task must stop)."""
+        (default: the current announcement), or once a look at the server's branch through the machine's view (read
+        again when it is ``poll_interval`` old, one interval after the start when none was read) shows it moved from
+        ``known``: fetched then unless the cache holds it already. False at ``deadline`` (None: never), after a look at
+        a view already read. ``sleep(0)`` is called at each step, as the real one sleeps between its looks (a
+        Lifetime's sleep raises there once the task must stop)."""
         self._call('wait_for_change')
         since = self.machine.announcement if since is None else since
         started = self.clock()
-        while deadline is None or self.clock() < deadline:
+        while True:
             if sleep is not None:
                 sleep(0)
             if self.clock() - started > FOREVER:
                 raise AssertionError('the test waits forever: nothing it waits for ever happens')
-            ask_server_at = self.clock() + max(poll_interval, LOCAL_POLL)
+            seen = self.machine.views.get((self.server.branch_ref, self.watched))
+            age = 0.0 if seen is None else self.clock() - seen[0]
+            ask_server_at = self.clock() + max(poll_interval - age, LOCAL_POLL)
             if self._announced_before(since, ask_server_at if deadline is None else min(deadline, ask_server_at)):
                 return True
-            if (deadline is None or self.clock() < deadline) and self.remote_head() != known:
+            at_deadline = deadline is not None and self.clock() >= deadline
+            self._call('look')
+            view = self._view(self.watched, poll_interval, ask=not at_deadline)
+            if view is not None and view.get(self.server.branch_ref) != known and self._follow(view.get(self.server.branch_ref)) != known:
+                return True
+            if at_deadline:
                 return False
-        return False
+
+    def _follow(self, head):
+        with self.exclusive():
+            return self.local_head() if self.local_head() == head else self.fetch()
 
     def _announced_before(self, since, until):
         """True once an announcement other than ``since`` is made, False at ``until``; time passes to each scheduled event."""

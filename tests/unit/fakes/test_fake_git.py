@@ -99,13 +99,38 @@ def test_the_rules_of_the_cache_lock_are_enforced(cache):
                 pass
 
 
-def test_a_wait_returns_false_at_its_deadline_and_when_the_server_moved(cache, server):
+def test_a_wait_returns_false_at_its_deadline(cache, server):
     clock = server.clock
     deadline = clock() + 25
     assert cache.wait_for_change(server.head, 10, deadline) is False and clock() == deadline
+
+
+def test_a_wait_sees_the_server_move_at_its_next_look_and_fetches_it(cache, server):
+    clock = server.clock
+    known, started = server.head, clock()
     clock.call_after(12, lambda: server.commit({}, 'moved\n'))
-    known = server.head
-    assert cache.wait_for_change(known, 10, None) is False and clock() == deadline + 20
+    assert cache.wait_for_change(known, 10, None) is True and clock() == started + 20
+    assert cache.local_head() == server.head and server.requests['fetch'] == 2
+
+
+def test_the_runs_of_one_machine_share_a_view_of_the_server_until_it_is_too_old_or_a_push_is_announced(cache, server):
+    other = FakeRepoCache(server, machine=cache.machine)
+    cache.remote_head(max_age=5)
+    other.remote_head(max_age=5)
+    assert server.requests['ls-remote'] == 1
+    server.clock.advance(5)
+    other.remote_head(max_age=5)
+    assert server.requests['ls-remote'] == 2
+    with other.exclusive():
+        other.push(other.write_commit(other.local_head(), {}, 'here\n', 'me'))
+    assert cache.remote_head(max_age=5) == server.head and server.requests['ls-remote'] == 3
+
+
+def test_refs_under_the_watched_prefix_come_with_each_look_at_the_branch(cache, server):
+    server.refs['refs/q/a'] = server.head
+    cache.watch('refs/q/')
+    cache.remote_head(max_age=5)
+    assert cache.remote_refs('refs/q/a', max_age=5) == {'refs/q/a': server.head} and server.requests['ls-remote'] == 1
 
 
 def test_a_wait_returns_true_as_soon_as_this_machine_announces_a_push(cache, server):

@@ -7,13 +7,13 @@ from ansible_collections.lockpool.git.plugins.module_utils._message import forma
 from ansible_collections.lockpool.git.plugins.module_utils._names import concourse_unreadable, unclaimable, validate_existing_name
 
 
-@pytest.mark.parametrize('name', ['head', 'HEAD', '-x', ' padded ', 'a\\b', '.x', 'e*', 'tab\there', 'x' * 300])
+@pytest.mark.parametrize('name', ['head', 'HEAD', '-x', ' padded ', 'a\\b', 'e*', 'tab\there', 'x' * 255])
 def test_a_lock_that_exists_may_be_named_anything_that_is_one_path_component(name):
     assert validate_existing_name('lock', name) == name
 
 
-@pytest.mark.parametrize('name', ['a/b', 'a\x00b', '.', '..', ''])
-def test_a_name_that_is_no_file_of_a_pool_is_refused_even_for_an_existing_lock(name):
+@pytest.mark.parametrize('name', ['a/b', 'a\x00b', '.', '..', '', '.gitkeep', '.x', 'x' * 256])
+def test_a_name_that_is_no_lock_file_of_a_pool_is_refused_even_for_an_existing_lock(name):
     with pytest.raises(InvalidInputError):
         validate_existing_name('lock', name)
 

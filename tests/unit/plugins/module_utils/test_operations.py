@@ -12,6 +12,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     LockNotFoundError,
     NotHolderError,
     PoolNotFoundError,
+    RepositoryError,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._layout import Delete, Write
 from ansible_collections.lockpool.git.plugins.module_utils._operations import Absent, Claim, MoveLock, Present, Reap, Release, Request, execute
@@ -531,6 +532,20 @@ def test_the_holders_metadata_update_keeps_its_claims_token_and_lease(cache, ser
 
 
 # -- what execute() reports ------------------------------------------------------------
+
+class ClaimThatCannotReport(Claim):
+    """A claim whose result cannot be made once it landed (whatever fails between the push and the result)."""
+
+    def result(self, decision, snapshot, commit):
+        raise RepositoryError('cannot read the cache')
+
+
+def test_a_claim_that_landed_but_cannot_be_reported_is_given_back_and_the_task_fails_saying_so(cache, server, clock):
+    operation = ClaimThatCannotReport(Request('aws', 'alice', True), dict(name='env-1', fair=False), clock=clock)
+    with pytest.raises(RepositoryError, match=r"cannot read the cache; what it had just claimed \(env-1\) was given back"):
+        execute(cache, operation)
+    assert pool_state(server, 'aws')['claimed'] == []
+
 
 def test_a_landed_claim_reports_the_lock_as_it_is_now_with_the_diff(cache, server, clock):
     result = execute(cache, claim(clock, name='env-1', lease='1h'))
