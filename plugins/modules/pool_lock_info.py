@@ -115,7 +115,7 @@ pools:
               base64 text, a set a sorted list, a mapping key that is not text its JSON text (C(404), C(true), C(null)), C(.inf) and
               C(.nan) their YAML text; a value with a tag YAML does not define (C(!vault)) is read as if it had none.
             - Null when the lock file is larger than 1 MiB, when its aliases would expand it beyond 2 MiB, nests deeper than 100
-              levels or holds itself, so that a hostile lock file costs a reader no more than a large one; O(metadata) still has its text.
+              levels or holds itself, so that a hostile lock file costs a reader no more than a large one; RV(pools.locks[].metadata) still has its text.
           type: raw
         holder:
           description:

@@ -88,11 +88,12 @@ def test_both_paths_return_the_same_results_and_failures(tmp_path, repo):
 
 
 def test_both_paths_show_the_same_diff_in_check_mode_and_change_nothing(tmp_path, repo):
-    path = write_play(tmp_path, repo, '''    - lockpool.git.pool_lock: "{{ lock | combine({'name': 'env-2', 'state': 'present', 'metadata': 'region: us-east-1'}) }}"
+    update = "{'name': 'env-2', 'state': 'present', 'metadata': 'region: us-east-1'}"
+    path = write_play(tmp_path, repo, '''    - lockpool.git.pool_lock: "{{ lock | combine(%s) }}"
       register: updated
     - ansible.builtin.set_fact:
         results: {updated: "{{ updated }}"}
-''')
+''' % update)
     commits = commit_count(repo)
     outputs = {}
     for run_path in PATHS:

@@ -233,7 +233,7 @@ def test_the_reap_playbook_asks_awx_when_given_its_url(aws_repo, lock_args, cach
     claim_for_awx_job(lock_args, 'env-1', 4711)
     awx.set_job(4711, 'failed')
     completed = run_playbook('lockpool.git.reap', {'with_lock_repo': aws_repo, 'with_lock_pool': 'aws', 'with_lock_cache_dir': cache_dir,
-                                                             'awx_url': awx.url, 'awx_token': awx.token})
+                                                   'awx_url': awx.url, 'awx_token': awx.token})
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert 'released: env-1' in completed.stdout
     assert awx.token not in completed.stdout + completed.stderr
