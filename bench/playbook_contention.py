@@ -13,7 +13,7 @@ import json
 import os
 import resource
 import sys
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 if __name__ == '__main__':
     BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -186,8 +186,7 @@ def run(quick, playbooks=None, holds=None, repetitions=None):
               '%.2f s' % entry['wait_p99'], '%.2f' % entry['jain'],
               entry['double_holders'], entry['locks_left_claimed'], '%.1f s' % entry['cpu'], '%.1f s' % entry['trivial_cpu']]
              for entry in variants]
-    rows = [row('first hold to last, %s (median of %d; lock and trivial runs interleaved)' % (
-                    describe(entry), entry['repetitions']),
+    rows = [row('first hold to last, %s (median of %d; lock and trivial runs interleaved)' % (describe(entry), entry['repetitions']),
                 entry['window'], 's', entry['floor'], 'floor: the larger of the trivial-task playbooks and P·R·hold/K')
             for entry in variants]
     targets = [target('playbooks within %.1fx their floor (%s)' % (TARGET, describe(entry)),
