@@ -39,11 +39,16 @@ from ansible_collections.lockpool.git.plugins.module_utils._lifetime import Cont
 from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import missing_library
 from ansible_collections.lockpool.git.plugins.modules import pool_lock as pool_lock_module
 
+try:
+    from ansible.module_utils import _internal as module_utils_internal
+except ImportError:  # ansible-core before 2.19: the module runs in a process of its own
+    module_utils_internal = None
+
 MODULE = 'lockpool.git.pool_lock'
 # How the module's arguments and result are serialized when it runs in a process of its own (its metadata's default).
 PROFILE = 'legacy'
 # ansible-core from 2.19 on names the serialization of a module's arguments and results; before, the module path serves.
-CAN_RUN_IN_PROCESS = hasattr(common_json, 'get_module_encoder')
+CAN_RUN_IN_PROCESS = hasattr(common_json, 'get_module_encoder') and hasattr(module_utils_internal, 'is_controller')
 
 
 class ActionModule(ActionBase):
@@ -90,6 +95,8 @@ def run_main_in_process(module_args):
     encoder = common_json.get_module_encoder(PROFILE, common_json.Direction.CONTROLLER_TO_MODULE)
     basic._ANSIBLE_ARGS = json.dumps(dict(ANSIBLE_MODULE_ARGS=module_args), cls=encoder).encode()
     basic._ANSIBLE_PROFILE = PROFILE
+    # On the controller, module_utils show warnings and deprecations at once; a module returns them in its result.
+    controller, module_utils_internal.is_controller = module_utils_internal.is_controller, False
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
@@ -98,4 +105,5 @@ def run_main_in_process(module_args):
         pass  # exit_json and fail_json end the module with it, after printing its result
     finally:
         basic._ANSIBLE_ARGS = None
+        module_utils_internal.is_controller = controller
     return printed.getvalue()

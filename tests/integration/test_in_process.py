@@ -59,8 +59,11 @@ TASKS = '''    - lockpool.git.pool_lock: "{{ lock | combine({'name': 'env-1'}) }
     - lockpool.git.pool_lock: "{{ lock | combine({'name': 'env-9', 'state': 'released'}) }}"
       register: missing
       ignore_errors: true
+    - lockpool.git.pool_lock: "{{ lock | combine({'name': 'env 7', 'state': 'present'}) }}"
+      register: warned
+    - lockpool.git.pool_lock: "{{ lock | combine({'name': 'env 7', 'state': 'absent'}) }}"
     - ansible.builtin.set_fact:
-        results: {claimed: "{{ claimed }}", released: "{{ released }}", missing: "{{ missing }}"}
+        results: {claimed: "{{ claimed }}", released: "{{ released }}", missing: "{{ missing }}", warned: "{{ warned }}"}
 '''
 
 
@@ -77,7 +80,7 @@ def test_with_LOCKPOOL_IN_PROCESS_0_it_runs_as_a_module_process(tmp_path, repo):
     assert 'AnsiballZ_pool_lock' in completed.stdout
 
 
-def test_both_paths_return_the_same_results_and_failures(tmp_path, repo):
+def test_both_paths_return_the_same_results_failures_and_warnings(tmp_path, repo):
     path = write_play(tmp_path, repo, TASKS)
     runs = dict((run_path, play(tmp_path, path, run_path)) for run_path in PATHS)
     for completed, _results in runs.values():
@@ -85,6 +88,8 @@ def test_both_paths_return_the_same_results_and_failures(tmp_path, repo):
     assert comparable(runs['in-process'][1]) == comparable(runs['module'][1])
     assert runs['module'][1]['claimed']['acquired'] and runs['module'][1]['released']['changed']
     assert runs['module'][1]['missing']['msg'] == "lock 'env-9' does not exist in pool 'aws'"
+    for completed, _results in runs.values():  # the warning of the lock named with a space, shown once by each
+        assert (completed.stdout + completed.stderr).count("lock name 'env 7': it has white space") == 1, completed.stderr
 
 
 def test_both_paths_show_the_same_diff_in_check_mode_and_change_nothing(tmp_path, repo):
