@@ -40,11 +40,11 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Reposi
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
-TICKET_LIFE = 150.0  # a waiter SIGKILLed itself (or whose machine died) holds its place this long at most
-RENEW_AFTER = 60.0  # one push a minute per waiter; a ticket outlives two missed renewals and any view of the queue
+TICKET_LIFE = 30.0  # a waiter SIGKILLed itself (or whose machine died) holds its place this long at most
+RENEW_AFTER = 10.0  # a ticket outlives two missed renewals and any view of the queue
 RECHECK_EVERY = 5.0  # a waiter decides again this often even if the branch does not move: renewal, tickets gone
 QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine, for a decision before any wait
-QUEUE_VIEW_MAX_AGE = 60.0  # a waiter's view of the queue is never older: it still shows every renewed ticket live
+QUEUE_VIEW_MAX_AGE = 10.0  # a waiter's view of the queue is never older: it still shows every renewed ticket live
 HEAD_LOOK_EVERY = 2.5  # seconds between looks at the branch for the head of the queue; later places look less often
 _TICKET_NAME = re.compile(r'^(?P<arrival>\d+)-(?P<id>[0-9a-f]+)-(?P<wanted>\d+)-(?P<expires>\d+)$')
 
