@@ -14,8 +14,6 @@ import pytest
 from support.modules import run_module, run_playbook
 from support.repos import commit_to, git
 
-pytestmark = pytest.mark.usefixtures('both_paths')  # every behaviour as a module process and in-process on the controller
-
 SECRET = 's3cr3t-token'
 MARKER = '/tmp/lockpool-hostile-input-ran'
 
