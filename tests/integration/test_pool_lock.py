@@ -287,9 +287,10 @@ def test_dot_files_are_never_locks(tmp_path, cache_dir):
 
 # -- remotes ------------------------------------------------------------------------------------
 
-def test_acquire_and_release_over_git_daemon(git_daemon, cache_dir):
-    repo = make_lock_repo(git_daemon.base + '/daemon-locks.git', {'aws': {'env-1': 'a'}})
-    args = {'repo': git_daemon.url('daemon-locks.git'), 'cache_dir': cache_dir, 'pool': 'aws', 'holder': 'alice'}
+def test_acquire_and_release_over_git_daemon(git_daemon, cache_dir, tmp_path):
+    name = 'daemon-locks-%s.git' % tmp_path.name  # one per run: the daemon serves the whole session
+    repo = make_lock_repo(git_daemon.base + '/' + name, {'aws': {'env-1': 'a'}})
+    args = {'repo': git_daemon.url(name), 'cache_dir': cache_dir, 'pool': 'aws', 'holder': 'alice'}
     claimed = run_module('pool_lock', args)
     assert claimed['acquired'] and pool_state(repo, 'aws')['claimed'] == ['env-1']
     released = run_module('pool_lock', dict(args, name='env-1', state='released'))

@@ -83,8 +83,9 @@ def test_match_claims_only_a_lock_whose_data_contains_the_values(tmp_path, cache
 
 
 def test_six_processes_each_claiming_two_of_three_locks_never_deadlock(git_daemon, tmp_path):
-    repo = make_lock_repo(git_daemon.base + '/two-of-three.git', {'aws': {'env-1': 'a', 'env-2': 'b', 'env-3': 'c'}})
-    events, failures = run_contenders(git_daemon.url('two-of-three.git'), str(tmp_path), processes=6, cycles=3,
+    name = 'two-of-three-%s.git' % tmp_path.name  # one per run: the daemon serves the whole session
+    repo = make_lock_repo(git_daemon.base + '/' + name, {'aws': {'env-1': 'a', 'env-2': 'b', 'env-3': 'c'}})
+    events, failures = run_contenders(git_daemon.url(name), str(tmp_path), processes=6, cycles=3,
                                       shared_cache_for=3, time_limit=600, extra_args={'count': 2})
     assert failures == []
     assert double_holders(events) == 0
