@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections import namedtuple
 
+from ansible_collections.lockpool.git.plugins.module_utils._dirty import dirty_of
 from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, claimed_lock
 from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields, read_claims
@@ -28,6 +29,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snap
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 ABSENT = 'absent'
+DIRTY = 'dirty'  # a claimed lock released dirty, or being reset (_dirty): the state readers see it in
 
 # More lock files than this are looked for by their directories: a long pathspec slows every step of the walk.
 _EXACT_PATHS_LIMIT = 16
@@ -101,25 +103,30 @@ def _origin(commit):
 
 # -- locks --------------------------------------------------------------------------
 
-def lock_info(lock_file, raw, found, now):
-    """A lock as plugins return it; ``found`` is its Origin (or None), ``now`` the time ages count to."""
+def lock_info(lock_file, raw, found, now, dirty=None):
+    """A lock as plugins return it; ``found`` is its Origin (or None), ``now`` the time ages count to, ``dirty`` its
+    _dirty.Dirty when it is dirty (its state is then ``dirty``; its holder is the reset's while one holds it)."""
     info = absent_lock(lock_file.pool, lock_file.name)
-    info.update(state=lock_file.state, metadata=metadata_text(raw), data=parse_metadata(raw))
+    info.update(state=DIRTY if dirty else lock_file.state, metadata=metadata_text(raw), data=parse_metadata(raw))
     if found is not None:
         info.update(commit=found.commit, age=max(0, int(now - found.time)))
         if lock_file.state == CLAIMED:
             info.update(holder=found.holder, team=found.team, claimed_at=utc_text(found.time))
+    if dirty:
+        info.update(dirty_reason=dirty.reason, dirty_by=dirty.by, dirty_team=dirty.team, dirty_job=dirty.job, dirty_at=dirty.at,
+                    resetting=dirty.resetting)
     return info
 
 
 def absent_lock(pool, name):
     return dict(name=name, pool=pool, state=ABSENT, metadata=None, data=None,
-                holder=None, team=None, claimed_at=None, age=None, commit=None)
+                holder=None, team=None, claimed_at=None, age=None, commit=None,
+                dirty_reason=None, dirty_by=None, dirty_team=None, dirty_job=None, dirty_at=None, resetting=False)
 
 
 def describe(snapshot, lock_file):
     """One lock, with the commit that put it in its current state."""
-    return lock_info(lock_file, snapshot.read(lock_file), origin(snapshot, lock_file), time.time())
+    return lock_info(lock_file, snapshot.read(lock_file), origin(snapshot, lock_file), time.time(), dirty_of(snapshot, lock_file))
 
 
 def describe_claim(snapshot, pool, name):
@@ -151,7 +158,8 @@ def _not_found(pool, name):
 # -- pools --------------------------------------------------------------------------
 
 def read_pools(snapshot, pool=None, name=None):
-    """{pool: {available, claimed, locks, problems}} for one pool or all of them, or for one lock of one pool.
+    """{pool: {available, claimed, dirty, locks, problems}} for one pool or all of them, or for one lock of one pool.
+    ``claimed`` counts the dirty locks too, as Concourse sees them.
 
     Origins are looked up for claimed locks (and for the one lock asked for): finding
     the origin of every unclaimed lock would walk back to the oldest of them. Reading
@@ -169,16 +177,25 @@ def read_pools(snapshot, pool=None, name=None):
     listed = dict((pool_name, _listed(found_pool, name)) for pool_name, found_pool in pools.items())
     wanted = [lock_file for lock_files in listed.values() for lock_file in lock_files
               if lock_file.state == CLAIMED or name is not None]
-    found = origins(snapshot, wanted)
+    found = origins(snapshot, wanted)  # and the claims in force, for dirty_of
     contents = snapshot.read_all([lock_file for lock_files in listed.values() for lock_file in lock_files])
     now = time.time()
     read = dict(
         (pool_name, dict(available=len(found_pool.available()), claimed=len(found_pool.claimed),
-                         locks=[lock_info(lock_file, contents[lock_file.sha], found.get(lock_file.path), now)
+                         dirty=sum(1 for lock_file in listed[pool_name] if dirty_of(snapshot, lock_file)) if name is None
+                         else len(dirty_locks(snapshot, found_pool)),
+                         locks=[lock_info(lock_file, contents[lock_file.sha], found.get(lock_file.path), now, dirty_of(snapshot, lock_file))
                                 for lock_file in listed[pool_name]],
                          problems=found_pool.problems()))
         for pool_name, found_pool in pools.items())
     return dict(read, **unreadable)
+
+
+def dirty_locks(snapshot, pool):
+    """The dirty lock files of ``pool`` (a _layout.Pool): one history walk for the claims of them all (``origins``)."""
+    claimed = [pool.claimed[name] for name in sorted(set(pool.claimed) - set(pool.unclaimed))]
+    origins(snapshot, [lock_file for lock_file in claimed if not snapshot.remembers(('added_by', lock_file.path))])
+    return [lock_file for lock_file in claimed if dirty_of(snapshot, lock_file)]
 
 
 def _validate_names(pool, name):

@@ -40,6 +40,14 @@ def job_trailer(lock_ident, job):
     return lock_trailer(TRAILER_JOB, lock_ident, job)
 
 
+def job_text(message, author, lock_ident):
+    """The job of the claim commit ``message`` as a ``Lock-Job`` trailer of another commit would name it, or None."""
+    found = job_ref(message, author, lock_ident)
+    if found is None:
+        return None
+    return found.label if found.system == _job_awx.NAME else '%s %s' % (found.system, found.label)
+
+
 def job_ref(message, author, lock_ident):
     """The JobRef of the claim commit ``message`` of the lock ``<pool>/<lock>``, or None when it names no job we know."""
     for text in lock_trailer_texts(message, TRAILER_JOB, lock_ident):

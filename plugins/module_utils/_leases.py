@@ -27,6 +27,7 @@ import re
 import time
 from urllib.parse import unquote
 
+from ansible_collections.lockpool.git.plugins.module_utils._dirty import TRAILER_DIRTY, TRAILER_RESETTING
 from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import claimed_lock
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value, lock_trailer_values
@@ -36,6 +37,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._tokens import curren
 
 TRAILER_LEASE = 'Lock-Lease-Expires'
 TRAILER_TAKEOVER = 'Lock-Claim-Expired'  # a claim that took over an expired one: <pool>/<lock> <old token or -> <old expiry>
+# The trailers of the commits that change no file and become a claimed lock's claim in force (_snapshot.Snapshot.added_by).
+CLAIM_IN_FORCE_TRAILERS = (TRAILER_TAKEOVER, TRAILER_DIRTY, TRAILER_RESETTING)
 LEASE_REFS = 'refs/lockpool/leases/'
 _RENEWAL_NAME = re.compile(r'^(?P<lock>[^/]+)/(?P<token>\d+)-(?P<expires>\d+)$')
 
@@ -48,16 +51,10 @@ def takeover_trailer(pool, name, old_token, old_expiry):
     return lock_trailer(TRAILER_TAKEOVER, lock_id(pool, name), '%s@%s' % ('-' if old_token is None else old_token, utc_text(int(old_expiry))))
 
 
-def takeover_pattern(pool, name=None):
-    """The ``git log --grep`` pattern of a takeover of ``pool/name``, or of any lock of ``pool`` when ``name`` is None."""
-    if name is None:
-        return lock_trailer_pattern(TRAILER_TAKEOVER, pool + '/', '[^ ]+')
-    return lock_trailer_pattern(TRAILER_TAKEOVER, lock_id(pool, name))
-
-
-def takeover_of(message, pool, name):
-    """True when the commit ``message`` took over the claim of ``pool/name``."""
-    return lock_trailer_value(message, TRAILER_TAKEOVER, lock_id(pool, name)) is not None
+def claim_in_force_pattern(pool, name):
+    """The ``git log -E --grep`` pattern of a commit that becomes the claim in force of ``pool/name`` without moving its
+    file: a takeover of an expired claim, a dirty release, or a reset's claim (CLAIM_IN_FORCE_TRAILERS)."""
+    return '|'.join(lock_trailer_pattern(key, lock_id(pool, name)) for key in CLAIM_IN_FORCE_TRAILERS)
 
 
 def renewals_prefix(branch, pool):
@@ -138,25 +135,26 @@ def read_claims(snapshot, adds, oldest):
     position = {}
     if oldest is not None and oldest != snapshot.head and wanted:
         revisions = ['%s..%s' % (oldest, snapshot.head)]
-        named = []  # (commit, {lock: takeover}, {lock: lease}) naming a claimed lock, not as its add
-        pattern = '|'.join(lock_trailer_pattern(key, '', '[^ ]+') for key in (TRAILER_LEASE, TRAILER_TAKEOVER))
+        named = []  # (commit, {lock: claim in force}, {lock: lease}) naming a claimed lock, not as its add
+        pattern = '|'.join(lock_trailer_pattern(key, '', '[^ ]+') for key in (TRAILER_LEASE,) + CLAIM_IN_FORCE_TRAILERS)
         walk = snapshot.cache.matching(revisions, pattern)
         with contextlib.closing(walk):
             for commit in walk:
-                trailers = (lock_trailer_values(commit.message, TRAILER_TAKEOVER), lock_trailer_values(commit.message, TRAILER_LEASE))
+                in_force = dict((ident, value) for key in CLAIM_IN_FORCE_TRAILERS for ident, value in lock_trailer_values(commit.message, key).items())
+                trailers = (in_force, lock_trailer_values(commit.message, TRAILER_LEASE))
                 if any(ident in wanted and commit.sha != adds[wanted[ident]].sha for found in trailers for ident in found):
                     named.append((commit,) + trailers)
         if named:
             position = dict((sha, index) for index, sha in enumerate(snapshot.cache.commit_order(revisions)))
-        for commit, takeovers, recorded in named:  # newest first
-            for ident in set(takeovers) | set(recorded):
+        for commit, in_force, recorded in named:  # newest first
+            for ident in set(in_force) | set(recorded):
                 path = wanted.get(ident)
                 if path is None or not _before(position, commit, adds[path]):
                     continue  # not a claimed lock, or about an earlier claim of it
                 if ident in recorded:
                     leases[path].append((position[commit.sha], recorded[ident]))
-                if ident in takeovers and claims[path] is adds[path]:
-                    claims[path] = commit  # the newest takeover after the add is the claim in force
+                if ident in in_force and claims[path] is adds[path]:
+                    claims[path] = commit  # the newest takeover (dirty release, reset) after the add is the claim in force
     for ident, path in wanted.items():
         claim = claims[path]
         renewed = [found for found in leases[path] if found[0] <= position.get(claim.sha, len(position))]

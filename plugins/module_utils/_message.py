@@ -31,6 +31,8 @@ SUBJECT_VERBS = {
     'renew': 'renewing',
     'move': 'moving',
     'add_pool': 'adding pool',  # a new pool's .gitkeep files, in a commit before its first lock's
+    'release_dirty': 'releasing dirty',  # commits that change no file (_dirty): Concourse's check never lists them
+    'reset': 'claiming to reset',
 }
 _OPERATIONS = dict((verb, operation) for operation, verb in SUBJECT_VERBS.items())
 

@@ -9,7 +9,7 @@ and every push replaces its group whole (``push_to_gateway``, HTTP PUT):
 
 - ``{pool, branch, operation}``: the Pix4D fork's ``resource_pool_execution_time``;
 - ``{pool, branch}``: the Pix4D fork's counts of available and claimed locks,
-  read from the state the operation left the branch in;
+  and ours of dirty ones, read from the state the operation left the branch in;
 - ``{pool, branch, operation, outcome}``: the last run with that outcome (how
   long it took, waited, how many push races it lost, when it finished);
 - ``{pool, branch, waiter}``: one group per run waiting for a lock, re-pushed
@@ -43,6 +43,7 @@ import threading
 import time
 import uuid
 
+from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
 from ansible_collections.lockpool.git.plugins.module_utils._connection import scrub_url, split_url_credentials, url_secrets
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
@@ -356,10 +357,12 @@ class OperationMetrics(transaction.Observer):
                   registry=registry).observe(duration)
         self.gateway.replace(dict(pool=self.pool, branch=self.branch, operation=operation), registry, within)
         if self.lock_counts is not None:
-            available, claimed = self.lock_counts
+            available, claimed, dirty = self.lock_counts
             self.gateway.replace(dict(pool=self.pool, branch=self.branch), _registry_with_gauges([
                 ('resource_pool_num_available_locks', 'The number of unclaimed locks in the current pool', available),
                 ('resource_pool_num_claimed_locks', 'The number of claimed locks in the current pool', claimed),
+                ('lockpool_dirty_locks', 'The number of dirty locks in the current pool (counted among the claimed ones too): '
+                 'released dirty, not handed out until reset', dirty),
             ]), within)
 
     def _push_outcome(self, operation, outcome, duration, within):
@@ -377,12 +380,13 @@ class OperationMetrics(transaction.Observer):
 
 
 def _lock_counts(snapshot, pool_name):
-    """(available, claimed) locks of the pool at ``snapshot``; None when there is no such pool."""
+    """(available, claimed, dirty) locks of the pool at ``snapshot``, the dirty ones counted among the claimed as Concourse
+    sees them; None when there is no such pool."""
     try:
         pool = snapshot.pool(pool_name)
+        return len(pool.available()), len(pool.claimed), len(inventory.dirty_locks(snapshot, pool))
     except LockpoolError:
         return None
-    return len(pool.available()), len(pool.claimed)
 
 
 def _outcome_name(exc_type, decision):

@@ -30,11 +30,12 @@ import time
 from ansible_collections.lockpool.git.plugins.module_utils import _inventory as inventory
 from ansible_collections.lockpool.git.plugins.module_utils import _job_systems as job_systems
 from ansible_collections.lockpool.git.plugins.module_utils import _transaction as transaction
+from ansible_collections.lockpool.git.plugins.module_utils._dirty import dirty_of, dirty_token, dirty_trailers, resetting_trailer
 from ansible_collections.lockpool.git.plugins.module_utils._durations import parse_duration
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     InvalidInputError, LockpoolError, NotHolderError, PoolNotFoundError, PushRejectedError, TaskStoppedError,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT, existing_lock
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT, DIRTY, existing_lock
 from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits,
 )
@@ -279,6 +280,8 @@ def _lease(value):
 
 # -- the operations ----------------------------------------------------------------------
 
+_STATE_OF_OPTION = dict(dirty='released', dirty_reason='released', reset='claimed')  # options that only one state has
+
 class Operation(object):
     """What every operation has. The transaction calls look_outside, decide, before_wait and push_also;
     execute calls finish and result. ``required`` are the options the state needs, ``metric`` its label."""
@@ -290,6 +293,9 @@ class Operation(object):
 
     def __init__(self, request, params):
         self.request = request
+        for option, state in _STATE_OF_OPTION.items():
+            if params.get(option) and self.state != state:
+                raise InvalidInputError('%s is an option of state %s, not of state %s' % (option, state, self.state))
 
     @classmethod
     def metric_label(cls, params, decision):
@@ -512,10 +518,13 @@ class Claim(Operation):
         self.keep_renewed = params.get('keep_renewed', False)
         if self.keep_renewed and (self.lease is None or not names or set(self.tokens) != set(names)):
             raise InvalidInputError('keep_renewed needs the lease, the name of each lock held and its token, as the claim returned them')
-        self.fair = self.fair and not self.keep_renewed  # its locks are held: it never queues
+        self.reset = params.get('reset', False)  # claim dirty locks, to reset them (_dirty)
+        self.fair = self.fair and not self.keep_renewed and not self.reset  # its locks are held, or it wants dirty ones: it never queues
 
     @classmethod
     def metric_label(cls, params, decision):
+        if params.get('reset'):
+            return 'reset_lock'
         return 'claim_lock' if params['name'] else 'acquire_lock'
 
     def look_outside(self, cache):
@@ -532,11 +541,16 @@ class Claim(Operation):
         A claimed lock whose lease has run out is free: the claim takes it over (``_claim``).
         """
         request, pool, wanted_ahead, now = self.request, snapshot.pool(self.request.pool), outside, self.clock()
+        if self.reset:
+            return self._decide_reset(snapshot, pool, now)
         if self.selection.names:
             lock_files = [existing_lock(snapshot, request.pool, name) for name in self.selection.names]
             for lock_file in lock_files:  # a token says this is a renewal: of a claim that must still be current
                 if lock_file.name in self.tokens:
                     self._check_renewable(snapshot, lock_file, now)
+            dirty = [lock_file for lock_file in lock_files if dirty_of(snapshot, lock_file) and lock_file.name not in self.tokens]
+            if dirty:  # not handed out, even to whoever left it dirty, until a reset (which has the token) releases it
+                return self._wait(lock_files, wanted_ahead, '%s; it is handed out again once it is reset' % _dirty_text(snapshot, dirty[0]))
             claimed = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED and lock_file.name not in self.tokens
                        and lease_has_expired(snapshot, lock_file, now)]  # taken over, even one's own: a new claim
             others = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED and lock_file not in claimed
@@ -551,8 +565,8 @@ class Claim(Operation):
             free = [lock_file for lock_file in (pool.find(name) for name in pool.claimable())
                     if self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:  # only then are claims looked at, for leases that ran out
-                free += [lock_file for lock_file in _claimed_only(pool)
-                         if lease_has_expired(snapshot, lock_file, now) and self.selection.accepts(snapshot, lock_file)]
+                free += [lock_file for lock_file in _claimed_only(pool) if lease_has_expired(snapshot, lock_file, now)
+                         and dirty_of(snapshot, lock_file) is None and self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:
                 return self._wait([], wanted_ahead, self.selection.shortage(request.pool), snapshot, _claimed_only(pool))
             lock_files = free = random.sample(free, self.selection.count)
@@ -562,8 +576,38 @@ class Claim(Operation):
                               % (wanted_ahead, '' if wanted_ahead == 1 else 's', request.pool))
         return self._claim(snapshot, lock_files, free)
 
+    def _decide_reset(self, snapshot, pool, now):
+        """Claim dirty locks to reset them: the named ones, or ``count`` of the pool's. A dirty lock that a reset holds is
+        taken over once that claim's lease runs out; a named lock that is not dirty (any more) is left alone."""
+        request = self.request
+        if self.selection.names:
+            lock_files = [existing_lock(snapshot, request.pool, name) for name in self.selection.names]
+            for lock_file in lock_files:
+                if lock_file.name in self.tokens:
+                    self._check_renewable(snapshot, lock_file, now)
+            if not all(dirty_of(snapshot, lock_file) for lock_file in lock_files):
+                return transaction.nothing(lock_files, _view(request.pool, self.selection.names, UNCLAIMED))
+            held = [lock_file for lock_file in lock_files if dirty_of(snapshot, lock_file).resetting
+                    and not lease_has_expired(snapshot, lock_file, now)]
+            others = [lock_file for lock_file in held if lock_file.name not in self.tokens and not _held_by_requester(request, snapshot, lock_file)]
+            if others:
+                return self._wait(lock_files, None, "dirty lock '%s' in pool '%s' is being reset by %s"
+                                  % (others[0].name, request.pool, _holder_of(snapshot, others[0]) or 'another holder'), snapshot, others)
+            free = [lock_file for lock_file in lock_files if lock_file not in held]
+            if not free:
+                return self._renewal(snapshot, lock_files)
+        else:
+            dirty = inventory.dirty_locks(snapshot, pool)
+            free = [lock_file for lock_file in dirty if self.selection.accepts(snapshot, lock_file)
+                    and (not dirty_of(snapshot, lock_file).resetting or lease_has_expired(snapshot, lock_file, now))]
+            if len(free) < self.selection.count:
+                return self._wait([], None, 'no dirty lock of pool %s is waiting for a reset' % request.pool, snapshot, dirty)
+            lock_files = free = random.sample(free, self.selection.count)
+        return self._claim(snapshot, lock_files, free)
+
     def _check_renewable(self, snapshot, lock_file, now):
         """Refuse to renew a claim that is over: no longer the token's, or its lease ran out (it is free then)."""
+        _check_not_released_dirty(snapshot, lock_file, self.tokens[lock_file.name], 'renew')
         check_token(snapshot, lock_file, self.tokens[lock_file.name], 'renew', _holder_of)
         if lease_has_expired(snapshot, lock_file, now):
             raise NotHolderError("cannot renew lock '%s' in pool '%s' with token %d: its lease ran out at %s, so the lock is free"
@@ -579,12 +623,18 @@ class Claim(Operation):
         trailers += self._lease_trailers(free)
         if request.job:
             trailers += [job_systems.job_trailer(lock_id(request.pool, lock_file.name), request.job) for lock_file in free]
-        trailers += [takeover_trailer(request.pool, lock_file.name, current_token(snapshot, lock_file), lease_expiry(snapshot, lock_file))
-                     for lock_file in free if lock_file.state == CLAIMED]
+        if self.reset:  # the claim in force of each dirty lock becomes the reset's, the lock still dirty
+            trailers += [resetting_trailer(request.pool, lock_file.name, dirty_of(snapshot, lock_file)) for lock_file in free]
+        else:
+            trailers += [takeover_trailer(request.pool, lock_file.name, current_token(snapshot, lock_file), lease_expiry(snapshot, lock_file))
+                         for lock_file in free if lock_file.state == CLAIMED]
         edits = [Move(lock_file, lock_path(request.pool, CLAIMED, lock_file.name)) for lock_file in free if lock_file.state == UNCLAIMED]
         self.expired_renewals = [ref for lock_file in free if lock_file.state == CLAIMED
                                  for ref in renewal_refs(snapshot, lock_file, current_token(snapshot, lock_file))]
         names = [lock_file.name for lock_file in free]
+        if self.reset:
+            return transaction.change(lock_files, edits, request.message('reset', names_subject(free), trailers), request.holder,
+                                      _view(request.pool, names, DIRTY), _view(request.pool, names, DIRTY, request.holder))
         return transaction.change(lock_files, edits, request.message('claim', names_subject(free), trailers), request.holder,
                                   _view(request.pool, names, UNCLAIMED), _view(request.pool, names, CLAIMED, request.holder))
 
@@ -610,7 +660,7 @@ class Claim(Operation):
 
     def again(self):
         """The same claim made anew (the next renewal of ``keep_renewed``)."""
-        made = Claim(self.request, self.params, self.clock)
+        made = Claim(self.request, self.params, self.clock)  # a reset's renewal too: it names its locks with their tokens
         made.renew_by_commit = self.renew_by_commit
         return made
 
@@ -640,9 +690,13 @@ class Claim(Operation):
         if commit is None:
             return None
         names = [lock_file.name for lock_file in decision.locks]
-        tokens = dict((name, current_token(snapshot, snapshot.pool(self.request.pool).find(name))) for name in names)
+        lock_files = [snapshot.pool(self.request.pool).find(name) for name in names]
+        tokens = dict((lock_file.name, current_token(snapshot, lock_file)) for lock_file in lock_files)
         request = Request(self.request.pool, self.request.holder, holder_given=True, team=self.request.team, wait=False, timeout=60)
-        return Release(request, dict(name=names, token=dict((name, token) for name, token in tokens.items() if token is not None)))
+        params = dict(name=names, token=dict((name, token) for name, token in tokens.items() if token is not None))
+        if self.reset:  # a reset that never ran leaves its locks dirty, for the reason they were
+            params.update(dirty=True, dirty_reason=dirty_of(snapshot, lock_files[0]).reason)
+        return Release(request, params)
 
     def _wait(self, lock_files, wanted_ahead, reason, snapshot=None, blocking=()):
         """A wait; a fair one decides again every RECHECK_EVERY seconds, for the queue changes outside the branch, and
@@ -672,7 +726,8 @@ class Claim(Operation):
 
     def result(self, decision, snapshot, commit):
         found = super(Claim, self).result(decision, snapshot, commit)
-        found['acquired'] = decision.kind != transaction.WAIT and all(lock['state'] == CLAIMED for lock in found['locks'])
+        held = DIRTY if self.reset else CLAIMED  # a lock claimed to reset it is dirty until its reset's release
+        found['acquired'] = decision.kind != transaction.WAIT and all(lock['state'] == held for lock in found['locks'])
         would_claim = self.request.check_mode and decision.kind == transaction.CHANGE  # check mode names what it would claim
         if not found['acquired'] and not self.selection.names and not would_claim:
             found.update(lock=None, locks=[])
@@ -680,7 +735,11 @@ class Claim(Operation):
 
 
 class Release(Operation):
-    """Release the named locks in one commit; with ``token``, only while those claims are current."""
+    """Release the named locks in one commit; with ``token``, only while those claims are current.
+
+    Released ``dirty``, the locks stay taken until a reset releases them (_dirty): a commit that changes no file. A
+    dirty lock is released (marked clean) only by its reset's claim, or with ``force``.
+    """
 
     state = 'released'
     metric = 'release_lock'
@@ -689,23 +748,74 @@ class Release(Operation):
         super(Release, self).__init__(request, params)
         self.names = _names(params, self.state, several=True, validate=validate_existing_name)
         self.tokens = parse_token_option(params.get('token'), self.names)
+        self.dirty = params.get('dirty', False)
+        self.reason = params.get('dirty_reason') if self.dirty else None
+        if params.get('dirty_reason') and not self.dirty:
+            raise InvalidInputError('dirty_reason is the reason of a release with dirty: true')
+
+    @classmethod
+    def metric_label(cls, params, decision):
+        return 'release_dirty_lock' if params.get('dirty') else cls.metric
 
     def decide(self, snapshot, outside):
         request = self.request
         lock_files = [existing_lock(snapshot, request.pool, name) for name in self.names]
+        done = [lock_file for lock_file in lock_files if self._already_released_dirty(snapshot, lock_file)]
         for lock_file in lock_files:
-            if lock_file.name in self.tokens:
+            if lock_file.name in self.tokens and lock_file not in done:
+                _check_not_released_dirty(snapshot, lock_file, self.tokens[lock_file.name], 'release')
                 check_token(snapshot, lock_file, self.tokens[lock_file.name], 'release', _holder_of)
-        claimed = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED]
+        claimed = [lock_file for lock_file in lock_files if lock_file.state == CLAIMED and lock_file not in done]
         if not claimed:
-            return transaction.nothing(lock_files, _view(request.pool, self.names, UNCLAIMED))
+            return transaction.nothing(lock_files, _view(request.pool, self.names, DIRTY if self.dirty else UNCLAIMED))
         for lock_file in claimed:
             _check_owner(request, snapshot, lock_file, 'release')
-        edits = [Move(lock_file, lock_path(request.pool, UNCLAIMED, lock_file.name)) for lock_file in claimed]
+            self._check_clean_release(snapshot, lock_file)
         names = [lock_file.name for lock_file in claimed]
+        before = _view(request.pool, names, DIRTY if dirty_of(snapshot, claimed[0]) else CLAIMED, _holder_of(snapshot, claimed[0]))
+        if self.dirty:
+            trailers = [trailer for lock_file in claimed for trailer in dirty_trailers(
+                request.pool, lock_file.name, current_token(snapshot, lock_file), self.reason, request.job or _job_of(snapshot, lock_file))]
+            return transaction.change(lock_files, [], request.message('release_dirty', names_subject(claimed), trailers), request.holder,
+                                      before, _view(request.pool, names, DIRTY, request.holder))
+        edits = [Move(lock_file, lock_path(request.pool, UNCLAIMED, lock_file.name)) for lock_file in claimed]
         return transaction.change(lock_files, edits, request.message('release', names_subject(claimed)), request.holder,
-                                  _view(request.pool, names, CLAIMED, _holder_of(snapshot, claimed[0])),
-                                  _view(request.pool, names, UNCLAIMED))
+                                  before, _view(request.pool, names, UNCLAIMED))
+
+    def _already_released_dirty(self, snapshot, lock_file):
+        """A dirty release asked again of the claim (its token) that it already released dirty: nothing to do."""
+        return self.dirty and lock_file.name in self.tokens and lock_file.state == CLAIMED and \
+            dirty_token(snapshot.added_by(lock_file.path), lock_file.pool, lock_file.name) == str(self.tokens[lock_file.name])
+
+    def _check_clean_release(self, snapshot, lock_file):
+        """A dirty lock that no reset holds is marked clean only with force: releasing it hands out a broken environment."""
+        dirty = dirty_of(snapshot, lock_file)
+        if dirty is not None and not dirty.resetting and not self.dirty and not self.request.force:
+            raise NotHolderError('cannot release lock %r in pool %r: %s; it is released once it is reset (claim it with reset: true, '
+                                 'then release that claim), or with force' % (lock_file.name, lock_file.pool, _dirty_text(snapshot, lock_file)))
+
+
+def _dirty_text(snapshot, lock_file):
+    """What a wait or a refusal says of a dirty lock: who left it dirty, when, and why."""
+    dirty = dirty_of(snapshot, lock_file)
+    text = "lock '%s' in pool '%s' is dirty since %s, released so by %s" % (lock_file.name, lock_file.pool, dirty.at, dirty.by or 'an unknown holder')
+    text += ' (%s)' % dirty.reason if dirty.reason else ''
+    if dirty.resetting:
+        text += ', and %s is resetting it' % (_holder_of(snapshot, lock_file) or 'another holder')
+    return text
+
+
+def _check_not_released_dirty(snapshot, lock_file, token, action):
+    """Refuse, saying so, to ``action`` with ``token`` a claim that was released dirty (its token is no one's now)."""
+    if lock_file.state == CLAIMED and dirty_token(snapshot.added_by(lock_file.path), lock_file.pool, lock_file.name) == str(token):
+        raise NotHolderError("cannot %s lock '%s' in pool '%s' with token %d: that claim is over, it was released dirty"
+                             % (action, lock_file.name, lock_file.pool, token))
+
+
+def _job_of(snapshot, lock_file):
+    """The job of the claim in force of ``lock_file`` as a Lock-Job trailer names it (``awx 1234``), or None."""
+    claim = snapshot.added_by(lock_file.path)
+    return job_systems.job_text(claim.message, claim.author, lock_id(lock_file.pool, lock_file.name)) if claim else None
 
 
 class MoveLock(Operation):
@@ -754,7 +864,7 @@ class MoveLock(Operation):
 class Reap(Operation):
     """Release, in one commit, every claimed lock of the pool whose claim is stale; only ``request.team``'s when given.
 
-    A claim is stale when its lease has expired, when the system that runs its job (AWX, Concourse: given by their
+    A dirty lock is never stale: it stays taken until it is reset (_dirty). A claim is stale when its lease has expired, when the system that runs its job (AWX, Concourse: given by their
     URL options) says that job is over, or (with ``older_than``) when it was made longer ago than that. A claim
     without a lease, Concourse's included, is only reaped by its job's end or by age. The job systems are asked
     outside the cache lock (``look_outside``, see _job_systems) and what they said is handed to ``decide``; a claim
@@ -798,7 +908,7 @@ class Reap(Operation):
     def _claims(self, snapshot):
         """(lock file, claim commit) of every claimed lock of the pool; only those claimed for ``request.team`` when given."""
         pool = snapshot.pool(self.request.pool)
-        for lock_file in _claimed_only(pool):
+        for lock_file in _reapable(snapshot, pool):
             claim = snapshot.added_by(lock_file.path)
             event = parse_message(claim.message, claim.author) if claim else None
             if claim is not None and (self.request.team is None or (event is not None and event.team == self.request.team)):
@@ -809,7 +919,7 @@ class Reap(Operation):
         request = self.request
         pool = snapshot.pool(request.pool)
         now = self.clock()
-        stale = [found for found in (self._staleness(snapshot, lock_file, now, outside or {}) for lock_file in _claimed_only(pool))
+        stale = [found for found in (self._staleness(snapshot, lock_file, now, outside or {}) for lock_file in _reapable(snapshot, pool))
                  if found is not None and (request.team is None or found['team'] == request.team)]
         if not stale:
             return transaction.nothing([], found=[])
@@ -851,6 +961,11 @@ class Reap(Operation):
     def warnings(self):
         return ["cannot tell whether the job of lock '%s' in pool '%s' (%s) still runs, so it was not released for that: %s"
                 % (entry['name'], self.request.pool, entry['job'], entry['why']) for entry in self.unknown]
+
+
+def _reapable(snapshot, pool):
+    """The claimed locks of ``pool`` that a reap may release: not the dirty ones, which only a reset makes clean."""
+    return [lock_file for lock_file in _claimed_only(pool) if not dirty_of(snapshot, lock_file)]
 
 
 # pool_lock's states; pool_reap runs Reap.

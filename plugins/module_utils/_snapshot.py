@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lockpool.git.plugins.module_utils._layout import Move, claimed_lock, keep_halves, list_pools, read_pool, tree_changes
-from ansible_collections.lockpool.git.plugins.module_utils._leases import takeover_pattern
+from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_in_force_pattern
 
 
 class Snapshot(object):
@@ -70,9 +70,14 @@ class Snapshot(object):
             self._answers[key] = compute()
         return self._answers[key]
 
+    def remembers(self, key):
+        """Whether ``remember`` has the answer for ``key`` already."""
+        return key in self._answers
+
     def added_by(self, path):
         """For a claimed lock's ``path``, its claim: the newest commit at or before this snapshot that added the path,
-        or a later one that took the claim over when its lease had run out (it changes no file). An update of the
+        or a later one that changes no file and became the claim: a takeover of a claim whose lease ran out, a dirty
+        release, a reset's claim (_leases.claim_in_force_pattern). An update of the
         lock's metadata by its holder changes the file, not the claim. For any other path, the commit that added it."""
         return self.remember(('added_by', path), lambda: self._claim_or_add(path))
 
@@ -81,4 +86,4 @@ class Snapshot(object):
         lock = claimed_lock(path)
         if added is None or added.sha == self.head or lock is None:
             return added
-        return self.cache.newest_commit(['%s..%s' % (added.sha, self.head)], (), takeover_pattern(*lock)) or added
+        return self.cache.newest_commit(['%s..%s' % (added.sha, self.head)], (), claim_in_force_pattern(*lock)) or added

@@ -5,7 +5,7 @@
 
 A claim commit records ``Lock-Token: <pool>/<lock> <n>`` (one trailer per lock it
 claims); ``n`` is one more than the newest token recorded on any commit that
-touched that lock's files, so tokens grow along the branch's history, which is
+named that lock, so tokens grow along the branch's history, which is
 linear because every push is a fast-forward. A claim made by Concourse records no
 token and does not interrupt the sequence: the next claim continues from the last
 recorded one. A lock moved to another pool carries the larger of the two pools'
@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, NotHolderError
-from ansible_collections.lockpool.git.plugins.module_utils._layout import STATES, lock_path
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
 
 TRAILER_TOKEN = 'Lock-Token'
@@ -46,9 +45,11 @@ def current_token(snapshot, lock_file):
 
 
 def latest_token(snapshot, pool, name):
-    """The newest token recorded for the lock ``pool/name`` at the snapshot, 0 when there is none."""
-    paths = [lock_path(pool, state, name) for state in STATES]
-    commit = snapshot.cache.newest_commit([snapshot.head], paths, lock_trailer_pattern(TRAILER_TOKEN, lock_id(pool, name)))
+    """The newest token recorded for the lock ``pool/name`` at the snapshot, 0 when there is none.
+
+    Any commit counts, not only those that touched the lock's files: a claim that took over an expired one, or a
+    reset's claim of a dirty lock, changes no file, and the claim after it must still get a larger token."""
+    commit = snapshot.cache.newest_commit([snapshot.head], (), lock_trailer_pattern(TRAILER_TOKEN, lock_id(pool, name)))
     return (_recorded_token(commit.message, pool, name) or 0) if commit else 0
 
 

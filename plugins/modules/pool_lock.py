@@ -99,6 +99,34 @@ options:
       - A server that refuses pushes to refs under C(refs/lockpool/) makes a fair claim wait unfairly, with a warning.
     type: bool
     default: true
+  dirty:
+    description:
+      - With O(state=released), release the lock dirty; the play left its environment broken. A dirty lock is not handed
+        out to claims (not even to its holder's) until a reset releases it: claim it with O(reset=true), repair it,
+        and release that claim, which marks it clean. Releasing it without that claim needs O(force).
+      - The lock stays in C(claimed/) (a commit that changes no file, C(releasing dirty: env-1), with C(Lock-Dirty) and
+        C(Lock-Dirty-Reason) trailers), so a Concourse pipeline sees it claimed and never takes it.
+      - A dirty lock has no lease: it never expires, and M(lockpool.git.pool_reap) never releases it.
+      - With O(token), releasing dirty again the claim that was released dirty changes nothing.
+      - See C(docs/dirty-locks.md).
+    type: bool
+    default: false
+  dirty_reason:
+    description:
+      - With O(dirty=true), why the lock is dirty (the failed task, its message), shown by
+        M(lockpool.git.pool_lock_info), the status page and the waits of claims. One line of at most 1000 characters is kept.
+    type: str
+  reset:
+    description:
+      - With O(state=claimed), claim dirty locks in order to reset them: O(name), or O(count) dirty locks of the pool
+        (with O(match)). The claim has a token and a lease as any other; the lock stays dirty while it is held
+        (RV(lock.state=dirty), RV(acquired=true)). Releasing that claim marks it clean and hands it out again;
+        releasing it with O(dirty=true) keeps it dirty, with the new reason.
+      - When the reset's holder is gone and its lease ran out, the next reset takes the lock over; plain claims never do.
+      - A named lock that is not dirty is left alone (RV(acquired=false)); with no dirty lock, the claim waits like
+        any claim (O(wait=false) returns at once). A reset never waits in the fair queue.
+    type: bool
+    default: false
   to_pool:
     description:
       - With O(state=moved), the pool O(name) moves to, in one commit, metadata kept; it arrives unclaimed.
@@ -107,7 +135,7 @@ options:
     description:
       - V(claimed) claims O(name), or a random free lock when O(name) is not given, waiting until one is free
         (Concourse C(acquire) and C(claim)). Claiming a lock that does not exist fails at once.
-      - V(released) moves the lock back to unclaimed (Concourse C(release)). V(released), V(absent) and a claim by O(name) act on a lock
+      - V(released) moves the lock back to unclaimed (Concourse C(release)), or with O(dirty) leaves it dirty. V(released), V(absent) and a claim by O(name) act on a lock
         that is in the pool whatever its name (Concourse may add locks named C(head) or C(-x)); a claim of any lock never picks one
         whose name has a control character.
       - V(present) adds the lock with O(metadata) (Concourse C(add), or C(add_claimed) with O(claimed=true)),
@@ -276,6 +304,24 @@ EXAMPLES = r'''
         holder: "{{ awx_job_id }}"
         state: released
 
+    - name: Give env-3 back dirty, after a failed deployment broke it
+      lockpool.git.pool_lock:
+        pool: aws
+        name: env-3
+        token: "{{ claim.lock.token }}"
+        state: released
+        dirty: true
+        dirty_reason: "deploy failed: {{ deploy_error }}"
+      when: claim.acquired and deploy_error is defined
+
+    - name: Claim a dirty environment to reset it, if there is one
+      lockpool.git.pool_lock:
+        pool: aws
+        reset: true
+        lease: 30m
+        wait: false
+      register: broken
+
     - name: Move env-3 to the pool of environments to rebuild
       lockpool.git.pool_lock:
         pool: aws
@@ -308,9 +354,30 @@ lock:
       type: str
       sample: aws
     state:
-      description: V(claimed), V(unclaimed) or V(absent).
+      description:
+        - V(claimed), V(unclaimed), V(absent), or V(dirty) for a claimed lock that was released dirty (O(dirty)) or
+          that a reset holds (O(reset)).
       type: str
       sample: claimed
+    dirty_reason:
+      description: Why the lock is dirty (O(dirty_reason)); null when it is not, or none was given.
+      type: str
+      sample: "deploy failed: timeout waiting for the load balancer"
+    dirty_by:
+      description: Who released the lock dirty (its holder then); null when it is not dirty.
+      type: str
+    dirty_team:
+      description: The team recorded with the dirty release, if any.
+      type: str
+    dirty_job:
+      description: The job whose claim was released dirty (V(awx 1234), a Concourse build), if it was recorded.
+      type: str
+    dirty_at:
+      description: When it was released dirty (ISO 8601, UTC); null when it is not dirty.
+      type: str
+    resetting:
+      description: Whether a reset holds the dirty lock now (RV(lock.holder) is who resets it).
+      type: bool
     metadata:
       description: The lock file's content as text.
       type: str
@@ -406,6 +473,9 @@ def argument_spec():
         lease=dict(type='raw'),
         token=dict(type='raw', no_log=False),
         fair=dict(type='bool', default=True),
+        dirty=dict(type='bool', default=False),
+        dirty_reason=dict(type='str'),
+        reset=dict(type='bool', default=False),
         to_pool=dict(type='str'),
         state=dict(type='str', default='claimed', choices=list(OPERATIONS)),
         metadata=dict(type='raw'),
