@@ -85,9 +85,15 @@ pools:
       type: int
       sample: 3
     claimed:
-      description: How many locks of the pool are claimed.
+      description: How many locks of the pool are claimed, the dirty ones included (Concourse sees them claimed).
       type: int
       sample: 1
+    dirty:
+      description:
+        - How many locks of the pool are dirty, released dirty or being reset (see
+          O(lockpool.git.pool_lock#module:dirty)); they are not handed out until a reset releases them.
+      type: int
+      sample: 0
     locks:
       description: The pool's locks (only O(name) when given), sorted by name.
       type: list
@@ -102,8 +108,29 @@ pools:
           type: str
           sample: aws
         state:
-          description: V(claimed) or V(unclaimed).
+          description:
+            - V(claimed), V(unclaimed), or V(dirty) for a claimed lock that was released dirty, or that a reset holds
+              (RV(pools.locks[].resetting)).
           type: str
+        dirty_reason:
+          description: Why a dirty lock is dirty, as its dirty release said; null otherwise.
+          type: str
+          sample: "deploy failed: timeout waiting for the load balancer"
+        dirty_by:
+          description: Who released a dirty lock dirty; null otherwise.
+          type: str
+        dirty_team:
+          description: The team recorded with the dirty release, if any.
+          type: str
+        dirty_job:
+          description: The job whose claim was released dirty (V(awx 1234), a Concourse build), if it was recorded.
+          type: str
+        dirty_at:
+          description: When the lock was released dirty (ISO 8601, UTC); null when it is not dirty.
+          type: str
+        resetting:
+          description: Whether a reset holds the dirty lock now; RV(pools.locks[].holder) is then who resets it.
+          type: bool
         metadata:
           description: The lock file's content as text.
           type: str
