@@ -235,8 +235,17 @@ def _lock(lock, events, now):
         fields.append(_field('dirty-by', 'dirty by', _e(by or 'unknown')))
         if lock.get('dirty_reason'):
             fields.append(_field('dirty-reason', 'why', _e(lock['dirty_reason'])))
-        if lock.get('team'):
-            fields.append(_field('team', 'team', _e(lock['team'])))
+        if lock.get('dirty_job'):
+            fields.append(_field('dirty-job', 'job', _e(lock['dirty_job'])))
+        dirty_at = parse_utc(lock.get('dirty_at') or '')
+        if dirty_at is not None:
+            fields.append(_field('dirty-since', 'dirty for', '%s <small>since %s</small>'
+                                 % (duration_text(now - dirty_at), _time(lock['dirty_at'], now))))
+        if lock.get('resetting'):
+            fields.append(_field('resetting', 'reset by', _e(lock.get('holder') or 'unknown')))
+        team = lock.get('dirty_team') or lock.get('team')
+        if team:
+            fields.append(_field('team', 'team', _e(team)))
     elif state == FREE:
         released = _last_event(lock['name'], events, ('release', 'add'))
         if released is not None:

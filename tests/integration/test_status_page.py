@@ -67,14 +67,18 @@ def wait_until(condition, timeout=60):
 @pytest.fixture
 def claimed_repo(tmp_path, cache_dir):
     """Pool aws: env-1 claimed by a holder with quotes (team platform, 30 min lease), env-2 free (claimed and released
-    by bob), a lock named ``<script>`` free; pool gpu: g-1 claimed by carol."""
-    repo = make_lock_repo(tmp_path / 'locks.git', {'aws': {'env-1': 'region: eu-west-1\n', 'env-2': '', '<script>': '</pre><script>x</script>'},
+    by bob), env-3 released dirty by erin, a lock named ``<script>`` free; pool gpu: g-1 claimed by carol."""
+    repo = make_lock_repo(tmp_path / 'locks.git', {'aws': {'env-1': 'region: eu-west-1\n', 'env-2': '', 'env-3': '',
+                                                           '<script>': '</pre><script>x</script>'},
                                                    'gpu': {'g-1': ''}})
     common = {'repo': repo, 'cache_dir': cache_dir}
     assert run_module('pool_lock', dict(common, pool='aws', name='env-1', holder=HOLDER, team='platform', lease='30m'))['changed']
     assert run_module('pool_lock', dict(common, pool='aws', name='env-2', holder='bob'))['changed']
     assert run_module('pool_lock', dict(common, pool='aws', name='env-2', holder='bob', state='released'))['changed']
     assert run_module('pool_lock', dict(common, pool='gpu', name='g-1', holder='carol'))['changed']
+    assert run_module('pool_lock', dict(common, pool='aws', name='env-3', holder='erin'))['changed']
+    assert run_module('pool_lock', dict(common, pool='aws', name='env-3', holder='erin', state='released', dirty=True,
+                                        dirty_reason='smoke tests failed'))['lock']['state'] == 'dirty'
     return repo
 
 
@@ -101,6 +105,8 @@ def test_the_browser_shows_each_lock_the_queue_and_the_charts(busy_repo, cache_d
     tag, attrs, text = shown.lock('aws', 'env-2')
     assert attrs['data-state'] == 'unclaimed' and 'free since' in text and 'bob' in text
     assert shown.lock('aws', '<script>')[1]['data-state'] == 'unclaimed'
+    tag, attrs, text = shown.lock('aws', 'env-3')
+    assert attrs['data-state'] == 'dirty' and 'erin' in text and 'smoke tests failed' in text and 'dirty for' in text
     assert shown.lock('gpu', 'g-1')[1]['data-state'] == 'claimed' and 'carol' in shown.lock('gpu', 'g-1')[2]
     assert [element[2] for element in shown.found if 'data-ticket' in element[1]][0].startswith('#1 wants 1 lock')
     assert [element[0] for element in shown.found if element[0] == 'script'] == []

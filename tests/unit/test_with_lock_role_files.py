@@ -12,7 +12,7 @@ ROLE = os.path.join(ROOT, 'roles', 'with_lock')
 # A variable, not a module's name (lockpool.git.pool_lock_info) nor an internal variable (__with_lock_...).
 ROLE_VARIABLE = re.compile(r'(?<![\w.])(with_lock_[a-z_]+)')
 # What the role sets for the caller's tasks, not a variable it reads.
-FACTS = {'with_lock_held'}
+FACTS = {'with_lock_held', 'with_lock_resetting'}
 
 
 def load(*path):

@@ -80,6 +80,12 @@ def test_a_dirty_lock_shows_who_left_it_dirty_and_why():
     assert 'dirty' in text and 'carol' in text and 'disk full' in text
 
 
+def test_a_dirty_lock_shows_since_when_its_job_and_who_resets_it():
+    text = Elements(page({'aws': pool(lock('env-3', 'dirty', holder='fixer', dirty_by='carol', dirty_job='awx 42',
+                                           dirty_at=utc_text(NOW - 725), resetting=True))})).lock('env-3')[2]
+    assert '12 min' in text and 'awx 42' in text and 'reset by' in text and 'fixer' in text
+
+
 def test_the_legend_names_every_state():
     legend = next(element for element in Elements(page({})).found if element[1].get('class') == 'legend')[2]
     for state in ('free', 'claimed', 'dirty', 'lease expired'):
