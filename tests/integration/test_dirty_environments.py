@@ -5,12 +5,14 @@ See docs/dirty-locks.md. The locks are read back with the git command line and w
 """
 
 import json
+import signal
 
 import pytest
 import yaml
 
 from support.concourse import concourse_in, concourse_out, make_concourse_repo
 from support.modules import run_module, run_playbook
+from support.plays import Play, wait_until
 from support.repos import git, last_message, pool_state
 
 
@@ -194,3 +196,19 @@ def test_the_reset_playbook_resets_every_dirty_lock_of_the_pool(aws_repo, lock_a
     assert 'still dirty: none' in completed.stdout
     assert sorted(path.name for path in tmp_path.glob('*.reset')) == ['env-1.reset', 'env-2.reset']
     assert pool_state(aws_repo, 'aws') == {'claimed': [], 'unclaimed': ['env-1', 'env-2']}
+
+
+def test_a_reset_killed_as_schedulers_kill_leaves_the_lock_dirty_and_the_next_reset_takes_it_over(aws_repo, lock_args, tmp_path):
+    released_dirty(lock_args)
+    slow_reset = [{'name': 'Rebuild the environment', 'ansible.builtin.command': 'sleep 120', 'changed_when': True}]
+    play = write_play(tmp_path, {'deploy.yml': RECORD, 'reset.yml': slow_reset},
+                      role_vars(lock_args, tmp_path, with_lock_reset_tasks=str(tmp_path / 'reset.yml'), with_lock_lease='6s'))
+    running = Play(play, tmp_path / 'play.log', extra_vars={'record': str(tmp_path / 'held.json')})
+    wait_until(lambda: 'TASK [lockpool.git.with_lock : Rebuild the environment]' in running.output(), 120, what='the reset task')
+    running.kill_group(signal.SIGKILL)  # AWX's cancel: no rescue, no always
+    found = lock_info(lock_args)
+    assert (found['state'], found['resetting'], found['dirty_reason']) == ('dirty', True, 'deploy failed: the database did not come up')
+    assert not pool_lock(lock_args, holder='someone', name='env-1', wait=False)['acquired']  # never handed out meanwhile
+    taken = pool_lock(lock_args, holder='next-reset', reset=True, lease='1m', timeout='60s')
+    assert taken['acquired'] and taken['lock']['holder'] == 'next-reset'
+    assert taken['lock']['dirty_reason'] == 'deploy failed: the database did not come up'
