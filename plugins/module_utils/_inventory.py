@@ -18,11 +18,11 @@ import contextlib
 import time
 from collections import namedtuple
 
-from ansible_collections.lockpool.git.plugins.module_utils._dirty import dirty_of
 from ansible_collections.lockpool.git.plugins.module_utils._errors import BrokenLayoutError, LockNotFoundError, PoolNotFoundError
 from ansible_collections.lockpool.git.plugins.module_utils._layout import CLAIMED, STATES, UNCLAIMED, claimed_lock
-from ansible_collections.lockpool.git.plugins.module_utils._leases import claim_fields, read_claims
-from ansible_collections.lockpool.git.plugins.module_utils._message import parse_message
+from ansible_collections.lockpool.git.plugins.module_utils._dirty import TRAILER_DIRTY, TRAILER_RESETTING, dirty_of
+from ansible_collections.lockpool.git.plugins.module_utils._leases import TRAILER_TAKEOVER, claim_fields, claim_in_force_pattern, read_claims
+from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer_values, parse_message
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import metadata_text, parse_metadata
 from ansible_collections.lockpool.git.plugins.module_utils._names import validate_existing_name, validate_name
 from ansible_collections.lockpool.git.plugins.module_utils._snapshot import Snapshot
@@ -216,18 +216,35 @@ def _listed(pool, name):
 # -- events -------------------------------------------------------------------------
 
 def read_events(snapshot, count, pool=None, name=None):
-    """The newest ``count`` lock events, newest first: one per lock a commit changed.
+    """The newest ``count`` lock events, newest first: one per lock a commit changed, and one per lock a commit that
+    changes no file made the claim in force of (a takeover, a dirty release, a reset's claim).
 
-    Reads only as much history as those events need.
+    Reads only as much history as those events need: the walk of the commits that changed the pools' files, then,
+    over the same commits, a look for the others (a path-limited walk never lists a commit that changes no file),
+    and when there are some, the order of the commits they fall between.
     """
-    events = []
+    events, oldest = [], None
     walk = snapshot.cache.history(snapshot.head, _event_paths(pool, name))
     with contextlib.closing(walk):
         for commit in walk:
             events.extend(event for event in _commit_events(commit) if name is None or event['lock'] == name)
             if len(events) >= count:
+                oldest = commit.sha
                 break
+    if snapshot.head is None or count <= 0:
+        return events[:count]
+    revisions = ['%s..%s' % (oldest, snapshot.head)] if oldest else [snapshot.head]
+    claims = [event for commit in _walk(snapshot.cache.matching(revisions, claim_in_force_pattern(pool, name)))
+              for event in _claim_events(commit, pool, name)]
+    if claims:
+        position = dict((sha, index) for index, sha in enumerate(snapshot.cache.commit_order(revisions)))
+        events = sorted(events + claims, key=lambda event: position.get(event['commit'], len(position)))
     return events[:count]
+
+
+def _walk(commits):
+    with contextlib.closing(commits):
+        return list(commits)
 
 
 def _event_paths(pool, name):
@@ -248,6 +265,23 @@ def _commit_events(commit):
                  operation=_OPERATIONS.get((states.get(CLAIMED), states.get(UNCLAIMED)), _CHANGED),
                  holder=who.holder, team=who.team, message=_subject(commit.message))
             for (pool, lock), states in sorted(statuses.items())]
+
+
+# What a commit that changes no file did to a lock, by the trailer that names it (_leases.CLAIM_IN_FORCE_TRAILERS).
+_CLAIM_OPERATIONS = ((TRAILER_TAKEOVER, 'takeover'), (TRAILER_DIRTY, 'release_dirty'), (TRAILER_RESETTING, 'reset'))
+
+
+def _claim_events(commit, pool, name):
+    """The lock events of a commit that changes no file and makes locks' claims in force (of ``pool``, ``name``)."""
+    who = _origin(commit)
+    found = []
+    for trailer, operation in _CLAIM_OPERATIONS:
+        for ident in sorted(lock_trailer_values(commit.message, trailer)):
+            event_pool, _sep, lock = ident.partition('/')
+            if (pool is None or event_pool == pool) and (name is None or lock == name):
+                found.append(dict(commit=commit.sha, time=utc_text(commit.time), pool=event_pool, lock=lock, operation=operation,
+                                  holder=who.holder, team=who.team, message=_subject(commit.message)))
+    return found
 
 
 def _subject(message):

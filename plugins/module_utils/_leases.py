@@ -51,10 +51,14 @@ def takeover_trailer(pool, name, old_token, old_expiry):
     return lock_trailer(TRAILER_TAKEOVER, lock_id(pool, name), '%s@%s' % ('-' if old_token is None else old_token, utc_text(int(old_expiry))))
 
 
-def claim_in_force_pattern(pool, name):
+def claim_in_force_pattern(pool=None, name=None):
     """The ``git log -E --grep`` pattern of a commit that becomes the claim in force of ``pool/name`` without moving its
-    file: a takeover of an expired claim, a dirty release, or a reset's claim (CLAIM_IN_FORCE_TRAILERS)."""
-    return '|'.join(lock_trailer_pattern(key, lock_id(pool, name)) for key in CLAIM_IN_FORCE_TRAILERS)
+    file: a takeover of an expired claim, a dirty release, or a reset's claim (CLAIM_IN_FORCE_TRAILERS); of any lock of
+    ``pool`` when ``name`` is None, of any lock when ``pool`` is None too."""
+    if name is not None:
+        return '|'.join(lock_trailer_pattern(key, lock_id(pool, name)) for key in CLAIM_IN_FORCE_TRAILERS)
+    prefix, lock_pattern = ('', '[^ /]+/[^ ]+') if pool is None else (pool + '/', '[^ ]+')
+    return '|'.join(lock_trailer_pattern(key, prefix, lock_pattern) for key in CLAIM_IN_FORCE_TRAILERS)
 
 
 def renewals_prefix(branch, pool):

@@ -385,6 +385,6 @@ figcaption{font-size:.8rem;color:var(--muted)}
 ol.event-list{margin:0;padding-left:1.6rem}
 ol.event-list li{overflow-wrap:anywhere}
 .when{color:var(--muted)}
-.op-claim,.op-add_claimed{color:var(--claimed)}.op-release,.op-add{color:var(--free)}.op-remove{color:var(--dirty)}
+.op-claim,.op-add_claimed{color:var(--claimed)}.op-release,.op-add{color:var(--free)}.op-remove,.op-release_dirty,.op-reset{color:var(--dirty)}.op-takeover{color:var(--expired)}
 footer{color:var(--muted);font-size:.8rem;padding-bottom:1.5rem}
 '''

@@ -204,7 +204,7 @@ pools:
           description: When its ticket expires unless the waiter renews it.
           type: str
 events:
-  description: The last O(history) lock events, newest first; one per lock a commit changed.
+  description: The last O(history) lock events, newest first; one per lock a commit changed, or handed to someone without changing a file.
   returned: when O(history) is more than 0
   type: list
   elements: dict
@@ -216,9 +216,13 @@ events:
       description: When it was committed (ISO 8601, UTC).
       type: str
     operation:
-      description: What the commit did to the lock, read from the paths it changed.
+      description:
+        - What the commit did to the lock, read from the paths it changed.
+        - For a commit that changes no file, from the trailer that names the lock; V(takeover) (a claim of a lock whose lease
+          had run out), V(release_dirty) and V(reset) (see O(lockpool.git.pool_lock#module:dirty) and
+          O(lockpool.git.pool_lock#module:reset)).
       type: str
-      choices: [claim, release, add, add_claimed, update, remove]
+      choices: [claim, release, add, add_claimed, update, remove, takeover, release_dirty, reset]
     pool:
       description: The pool.
       type: str

@@ -65,6 +65,16 @@ def test_a_reset_claim_then_its_release_marks_the_lock_clean(aws_repo, lock_args
     assert pool_state(aws_repo, 'aws') == {'claimed': [], 'unclaimed': ['env-1', 'env-2']}
 
 
+def test_the_history_has_the_dirty_release_and_the_reset_in_their_place(aws_repo, lock_args):
+    token = released_dirty(lock_args)
+    reset = pool_lock(lock_args, holder='fixer', reset=True, wait=False)
+    pool_lock(lock_args, holder='fixer', name='env-1', token=reset['lock']['token'], state='released')
+    history = run_module('pool_lock_info', dict(lock_args, name='env-1', history=4))['events']
+    assert [(event['operation'], event['holder']) for event in history] == \
+        [('release', 'fixer'), ('reset', 'fixer'), ('release_dirty', 'job-7'), ('claim', 'job-7')]
+    assert token == reset['lock']['token'] - 1
+
+
 def test_a_plain_release_of_a_dirty_lock_is_refused_and_changes_nothing(aws_repo, lock_args):
     released_dirty(lock_args)
     before = git('rev-parse', 'main', cwd=aws_repo)

@@ -234,3 +234,28 @@ def test_tokens_keep_growing_after_claims_that_change_no_file(cache, server, clo
     reset = execute(cache, claim(clock, holder='fixer', reset=True))['lock']
     execute(cache, release('fixer', name='env-1', token=reset['token']))
     assert [token, reset['token'], claim_env_1(cache, clock)] == [token, token + 1, token + 2]
+
+
+# -- history ------------------------------------------------------------------------------
+
+def events(cache, count=10, **where):
+    return [(event['operation'], event['lock'], event['holder'])
+            for event in inventory.read_events(Snapshot(cache, cache.refresh()), count, pool='aws', **where)]
+
+
+def test_the_history_shows_the_dirty_release_and_the_reset_in_their_place_among_the_other_events(cache, server, clock):
+    released_dirty(cache, clock)
+    execute(cache, claim(clock, holder='bob', name='env-2'))
+    reset = execute(cache, claim(clock, holder='fixer', reset=True))['lock']
+    execute(cache, release('fixer', name='env-1', token=reset['token']))
+    assert events(cache, count=5) == [('release', 'env-1', 'fixer'), ('reset', 'env-1', 'fixer'), ('claim', 'env-2', 'bob'),
+                                      ('release_dirty', 'env-1', 'alice'), ('claim', 'env-1', 'alice')]
+    assert events(cache, count=3) == events(cache, count=5)[:3]
+    assert events(cache, name='env-1') == [event for event in events(cache) if event[1] == 'env-1']
+
+
+def test_the_history_shows_a_takeover_of_an_expired_claim(cache, server, clock):
+    claimed_by(server, 'bob', 'env-1', token=4, lease_until=clock() + 60)
+    clock.advance(61)
+    execute(cache, claim(clock, name='env-1'))
+    assert events(cache, count=2) == [('takeover', 'env-1', 'alice'), ('claim', 'env-1', 'bob')]
