@@ -5,10 +5,10 @@ import os
 import shutil
 import subprocess
 import time
-from html.parser import HTMLParser
 
 import pytest
 
+from support.html_elements import Elements
 from support.modules import run_module, run_playbook, start_module
 from support.repos import git, head, make_lock_repo
 
@@ -28,33 +28,6 @@ def chromium(*args):
 
 def rendered_dom(path):
     return chromium('--dump-dom', 'file://' + str(path))
-
-
-class Elements(HTMLParser):
-    """The browser's DOM as (tag, attributes, text inside) per element."""
-
-    def __init__(self, text):
-        HTMLParser.__init__(self)
-        self.found, self.open = [], []
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        element = [tag, dict(attrs), '']
-        self.found.append(element)
-        if tag not in ('meta', 'br', 'rect'):
-            self.open.append(element)
-
-    def handle_endtag(self, tag):
-        while self.open and self.open.pop()[0] != tag:
-            pass
-
-    def handle_data(self, data):
-        for element in self.open:
-            element[2] += data
-
-    def lock(self, pool, name):
-        section = next(index for index, element in enumerate(self.found) if element[1].get('data-pool') == pool)
-        return next(element for element in self.found[section:] if element[1].get('data-lock') == name)
 
 
 def wait_until(condition, timeout=60):
@@ -99,15 +72,15 @@ def test_the_browser_shows_each_lock_the_queue_and_the_charts(busy_repo, cache_d
     result = run_module('pool_status_page', {'repo': busy_repo, 'cache_dir': cache_dir, 'dest': str(dest)})
     assert result['changed'] and result['commit'] == head(busy_repo) and result['pools'] == ['aws', 'gpu']
     shown = Elements(rendered_dom(dest))
-    tag, attrs, text = shown.lock('aws', 'env-1')
+    tag, attrs, text = shown.lock(pool='aws', name='env-1')
     assert attrs['data-state'] == 'claimed'
     assert HOLDER in text and 'platform' in text and 'held for' in text and 'min left' in text
-    tag, attrs, text = shown.lock('aws', 'env-2')
+    tag, attrs, text = shown.lock(pool='aws', name='env-2')
     assert attrs['data-state'] == 'unclaimed' and 'free since' in text and 'bob' in text
-    assert shown.lock('aws', '<script>')[1]['data-state'] == 'unclaimed'
-    tag, attrs, text = shown.lock('aws', 'env-3')
+    assert shown.lock(pool='aws', name='<script>')[1]['data-state'] == 'unclaimed'
+    tag, attrs, text = shown.lock(pool='aws', name='env-3')
     assert attrs['data-state'] == 'dirty' and 'erin' in text and 'smoke tests failed' in text and 'dirty for' in text
-    assert shown.lock('gpu', 'g-1')[1]['data-state'] == 'claimed' and 'carol' in shown.lock('gpu', 'g-1')[2]
+    assert shown.lock(pool='gpu', name='g-1')[1]['data-state'] == 'claimed' and 'carol' in shown.lock(pool='gpu', name='g-1')[2]
     assert [element[2] for element in shown.found if 'data-ticket' in element[1]][0].startswith('#1 wants 1 lock')
     assert [element[0] for element in shown.found if element[0] == 'script'] == []
     assert len([element for element in shown.found if element[0] == 'rect']) == 2 * 24

@@ -1,7 +1,5 @@
 """The status page (_status_page) rendered from plain data shaped as pool_lock_info returns it."""
 
-from html.parser import HTMLParser
-
 from ansible_collections.lockpool.git.plugins.module_utils._status_page import (
     busy_buckets,
     duration_text,
@@ -9,6 +7,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._status_page import (
     render_page,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
+from support.html_elements import Elements
 
 NOW = 1800000000  # 2027-01-15T08:00:00Z
 
@@ -31,32 +30,6 @@ def pool(*locks, queue=(), problems=()):
 
 def page(pools, events=(), now=NOW, history=10):
     return render_page(pools, list(events), now, 'Lock pools', 'https://git.example.com/locks.git', 'main', 'ab' * 20, history)
-
-
-class Elements(HTMLParser):
-    """Every element of a page as (tag, attributes, text inside it)."""
-
-    def __init__(self, text):
-        HTMLParser.__init__(self)
-        self.found, self.open = [], []
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        element = [tag, dict(attrs), '']
-        self.found.append(element)
-        if tag not in ('meta', 'br', 'rect', 'input'):
-            self.open.append(element)
-
-    def handle_endtag(self, tag):
-        while self.open and self.open.pop()[0] != tag:
-            pass
-
-    def handle_data(self, data):
-        for element in self.open:
-            element[2] += data
-
-    def lock(self, name):
-        return next(element for element in self.found if element[1].get('data-lock') == name)
 
 
 def test_a_claimed_lock_shows_its_holder_team_age_and_lease_left():
