@@ -24,6 +24,7 @@ from ansible_task import lock_tasks, play, playbook  # noqa: E402
 from common import POOL, Lab, engine_cycle, git, median, row, target, timed  # noqa: E402
 from engine_floor import git_floor_cycle  # noqa: E402
 from support.modules import run_module  # noqa: E402
+from support.servers import LoopbackProxy  # noqa: E402
 
 TARGET = 1.1
 ONE_WAY = 0.010  # seconds each direction: a hosted git server 20 ms away
@@ -31,7 +32,7 @@ REPETITIONS = 11
 PLAYBOOK_REPETITIONS = 5
 
 
-class DelayProxy(object):
+class DelayProxy(LoopbackProxy):
     """A loopback TCP proxy to ``target_port`` that delivers every chunk ``one_way`` seconds after it arrived, in order.
 
     A real network also costs a round trip to set up each connection (TCP's handshake; ssh and TLS add their own):
@@ -41,44 +42,24 @@ class DelayProxy(object):
     """
 
     def __init__(self, target_port, one_way=ONE_WAY):
-        self.target_port = target_port
         self.one_way = one_way
         self._counts = threading.Lock()
         self.connections = self.round_trips = 0
-        self._listener = socket.socket()
-        self._listener.bind(('127.0.0.1', 0))
-        self._listener.listen(64)
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def url(self, name):
-        return 'git://127.0.0.1:%d/%s' % (self.port, name)
+        super(DelayProxy, self).__init__(target_port, backlog=64)
 
     def counted(self):
         with self._counts:
             return self.connections, self.round_trips
 
-    def close(self):
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
-
-    def _serve(self):
-        while True:
-            try:
-                client, _address = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(('127.0.0.1', self.target_port))
-            for sock in (client, upstream):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # the proxy adds its delay, never Nagle's
-            with self._counts:
-                self.connections += 1
-            turn = dict(last='server')  # who spoke last on this connection
-            self._direction(client, upstream, 'client', turn, first_extra=2 * self.one_way)
-            self._direction(upstream, client, 'server', turn, first_extra=0.0)
+    def connected(self, client):
+        upstream = self.upstream()
+        for sock in (client, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # the proxy adds its delay, never Nagle's
+        with self._counts:
+            self.connections += 1
+        turn = dict(last='server')  # who spoke last on this connection
+        self._direction(client, upstream, 'client', turn, first_extra=2 * self.one_way)
+        self._direction(upstream, client, 'server', turn, first_extra=0.0)
 
     def _direction(self, source, destination, side, turn, first_extra):
         chunks = queue.Queue()

@@ -105,7 +105,8 @@ def _origin(commit):
 
 def lock_info(lock_file, raw, found, now, dirty=None):
     """A lock as plugins return it; ``found`` is its Origin (or None), ``now`` the time ages count to, ``dirty`` its
-    _dirty.Dirty when it is dirty (its state is then ``dirty``; its holder is the reset's while one holds it)."""
+    _dirty.Dirty when it is dirty (its state is then ``dirty``, with the ``dirty_*`` fields and ``resetting``, which
+    only dirty locks have: a pool of thousands of locks is returned whole; its holder is the reset's while one holds it)."""
     info = absent_lock(lock_file.pool, lock_file.name)
     info.update(state=DIRTY if dirty else lock_file.state, metadata=metadata_text(raw), data=parse_metadata(raw))
     if found is not None:
@@ -120,8 +121,7 @@ def lock_info(lock_file, raw, found, now, dirty=None):
 
 def absent_lock(pool, name):
     return dict(name=name, pool=pool, state=ABSENT, metadata=None, data=None,
-                holder=None, team=None, claimed_at=None, age=None, commit=None,
-                dirty_reason=None, dirty_by=None, dirty_team=None, dirty_job=None, dirty_at=None, resetting=False)
+                holder=None, team=None, claimed_at=None, age=None, commit=None)
 
 
 def describe(snapshot, lock_file):

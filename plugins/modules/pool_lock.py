@@ -102,11 +102,11 @@ options:
   dirty:
     description:
       - With O(state=released), release the lock dirty; the play left its environment broken. A dirty lock is not handed
-        out to claims (not even to its holder's) until a reset releases it: claim it with O(reset=true), repair it,
+        out to claims (not even to its holder's) until a reset releases it; claim it with O(reset=true), repair it,
         and release that claim, which marks it clean. Releasing it without that claim needs O(force).
-      - The lock stays in C(claimed/) (a commit that changes no file, C(releasing dirty: env-1), with C(Lock-Dirty) and
-        C(Lock-Dirty-Reason) trailers), so a Concourse pipeline sees it claimed and never takes it.
-      - A dirty lock has no lease: it never expires, and M(lockpool.git.pool_reap) never releases it.
+      - "The lock stays in C(claimed/) (a commit that changes no file, C(releasing dirty: env-1), with C(Lock-Dirty) and
+        C(Lock-Dirty-Reason) trailers), so a Concourse pipeline sees it claimed and never takes it."
+      - A dirty lock has no lease, so it never expires, and M(lockpool.git.pool_reap) never releases it.
       - With O(token), releasing dirty again the claim that was released dirty changes nothing.
       - See C(docs/dirty-locks.md).
     type: bool
@@ -118,7 +118,7 @@ options:
     type: str
   reset:
     description:
-      - With O(state=claimed), claim dirty locks in order to reset them: O(name), or O(count) dirty locks of the pool
+      - With O(state=claimed), claim dirty locks in order to reset them, O(name) or O(count) dirty locks of the pool
         (with O(match)). The claim has a token and a lease as any other; the lock stays dirty while it is held
         (RV(lock.state=dirty), RV(acquired=true)). Releasing that claim marks it clean and hands it out again;
         releasing it with O(dirty=true) keeps it dirty, with the new reason.
@@ -360,23 +360,29 @@ lock:
       type: str
       sample: claimed
     dirty_reason:
-      description: Why the lock is dirty (O(dirty_reason)); null when it is not, or none was given.
+      description: Why the lock is dirty (O(dirty_reason)); null when none was given.
+      returned: when the lock is dirty
       type: str
       sample: "deploy failed: timeout waiting for the load balancer"
     dirty_by:
-      description: Who released the lock dirty (its holder then); null when it is not dirty.
+      description: Who released the lock dirty (its holder then).
+      returned: when the lock is dirty
       type: str
     dirty_team:
       description: The team recorded with the dirty release, if any.
+      returned: when the lock is dirty
       type: str
     dirty_job:
       description: The job whose claim was released dirty (V(awx 1234), a Concourse build), if it was recorded.
+      returned: when the lock is dirty
       type: str
     dirty_at:
-      description: When it was released dirty (ISO 8601, UTC); null when it is not dirty.
+      description: When it was released dirty (ISO 8601, UTC).
+      returned: when the lock is dirty
       type: str
     resetting:
       description: Whether a reset holds the dirty lock now (RV(lock.holder) is who resets it).
+      returned: when the lock is dirty
       type: bool
     metadata:
       description: The lock file's content as text.

@@ -113,23 +113,29 @@ pools:
               (RV(pools.locks[].resetting)).
           type: str
         dirty_reason:
-          description: Why a dirty lock is dirty, as its dirty release said; null otherwise.
+          description: Why the lock is dirty, as its dirty release said; null when it gave no reason.
+          returned: when the lock is dirty
           type: str
           sample: "deploy failed: timeout waiting for the load balancer"
         dirty_by:
-          description: Who released a dirty lock dirty; null otherwise.
+          description: Who released the lock dirty.
+          returned: when the lock is dirty
           type: str
         dirty_team:
           description: The team recorded with the dirty release, if any.
+          returned: when the lock is dirty
           type: str
         dirty_job:
           description: The job whose claim was released dirty (V(awx 1234), a Concourse build), if it was recorded.
+          returned: when the lock is dirty
           type: str
         dirty_at:
-          description: When the lock was released dirty (ISO 8601, UTC); null when it is not dirty.
+          description: When the lock was released dirty (ISO 8601, UTC).
+          returned: when the lock is dirty
           type: str
         resetting:
           description: Whether a reset holds the dirty lock now; RV(pools.locks[].holder) is then who resets it.
+          returned: when the lock is dirty
           type: bool
         metadata:
           description: The lock file's content as text.

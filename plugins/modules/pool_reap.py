@@ -24,7 +24,7 @@ description:
   - "The commit has Concourse's release subject (C(unclaiming: env-1, env-2)) and one C(Lock-Reaped) trailer per lock
     saying why. It is pushed only on top of the state it was decided on, like every other change."
   - The fencing token of a reaped claim is over, so its holder's later release with O(lockpool.git.pool_lock#module:token) fails.
-  - A dirty lock (released with O(lockpool.git.pool_lock#module:dirty), or held by a reset) is never released, however old:
+  - A dirty lock (released with O(lockpool.git.pool_lock#module:dirty), or held by a reset) is never released, however old;
     it is not stale but broken, and only a reset's claim (O(lockpool.git.pool_lock#module:reset)) makes it clean.
 author:
   - lockpool.git developers (!UNKNOWN)

@@ -14,6 +14,7 @@ ANSIBLE_DOC = os.path.join(os.path.dirname(PYTHON), 'ansible-doc')
     ('module', 'lockpool.git.pool_lock'),
     ('module', 'lockpool.git.pool_reap'),
     ('module', 'lockpool.git.pool_lock_info'),
+    ('module', 'lockpool.git.pool_status_page'),
     ('lookup', 'lockpool.git.pool_lock'),
     ('role', 'lockpool.git.with_lock'),
 ])

@@ -129,7 +129,44 @@ def _pump(source, target):
         pass
 
 
-class StallingProxy(object):
+class LoopbackProxy(object):
+    """A TCP proxy on a free loopback port in front of ``target_port``; each connection it accepts goes to
+    ``connected(client)``. Subclasses set what they need before calling this constructor, which starts serving."""
+
+    def __init__(self, target_port, backlog=16):
+        self.target_port = target_port
+        self._listener = socket.socket()
+        self._listener.bind(('127.0.0.1', 0))
+        self._listener.listen(backlog)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self, name):
+        return 'git://127.0.0.1:%d/%s' % (self.port, name)
+
+    def upstream(self):
+        return socket.create_connection(('127.0.0.1', self.target_port))
+
+    def connected(self, client):
+        raise NotImplementedError
+
+    def _serve(self):
+        while True:
+            try:
+                client, _address = self._listener.accept()
+            except OSError:
+                return
+            self.connected(client)
+
+    def close(self):
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+
+
+class StallingProxy(LoopbackProxy):
     """A loopback TCP proxy to ``target_port`` that can turn into a server that hangs.
 
     While it forwards, bytes flow both ways. After ``stall()``, every new connection is
@@ -137,17 +174,9 @@ class StallingProxy(object):
     """
 
     def __init__(self, target_port):
-        self.target_port = target_port
         self._forward_left = float('inf')
         self._held = []
-        self._listener = socket.socket()
-        self._listener.bind(('127.0.0.1', 0))
-        self._listener.listen(16)
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def url(self, name):
-        return 'git://127.0.0.1:%d/%s' % (self.port, name)
+        super(StallingProxy, self).__init__(target_port)
 
     def stall(self, after=0):
         """Forward ``after`` more connections, then hold every later one."""
@@ -156,25 +185,16 @@ class StallingProxy(object):
     def resume(self):
         self._forward_left = float('inf')
 
-    def _serve(self):
-        while True:
-            try:
-                client, _address = self._listener.accept()
-            except OSError:
-                return
-            if self._forward_left <= 0:
-                self._held.append(client)
-                continue
-            self._forward_left -= 1
-            upstream = socket.create_connection(('127.0.0.1', self.target_port))
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+    def connected(self, client):
+        if self._forward_left <= 0:
+            self._held.append(client)
+            return
+        self._forward_left -= 1
+        upstream = self.upstream()
+        for source, target in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pump, args=(source, target), daemon=True).start()
 
     def close(self):
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._listener.close()
+        super(StallingProxy, self).close()
         for connection in self._held:
             connection.close()
