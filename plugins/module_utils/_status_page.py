@@ -225,10 +225,7 @@ def _lock(lock, events, now):
         fields.append(_field('holder', 'holder', _e(lock.get('holder') or 'unknown')))
         if lock.get('team'):
             fields.append(_field('team', 'team', _e(lock['team'])))
-        claimed_at = parse_utc(lock.get('claimed_at') or '')
-        if claimed_at is not None:
-            fields.append(_field('age', 'held for', '%s <small>since %s</small>'
-                                 % (duration_text(now - claimed_at), _time(lock['claimed_at'], now))))
+        fields += _since('age', 'held for', lock.get('claimed_at'), now)
         fields.append(_field('lease', 'lease', _lease(lock, now, expired)))
     elif state == DIRTY:
         by = lock.get('dirty_by') or lock.get('holder')
@@ -237,10 +234,7 @@ def _lock(lock, events, now):
             fields.append(_field('dirty-reason', 'why', _e(lock['dirty_reason'])))
         if lock.get('dirty_job'):
             fields.append(_field('dirty-job', 'job', _e(lock['dirty_job'])))
-        dirty_at = parse_utc(lock.get('dirty_at') or '')
-        if dirty_at is not None:
-            fields.append(_field('dirty-since', 'dirty for', '%s <small>since %s</small>'
-                                 % (duration_text(now - dirty_at), _time(lock['dirty_at'], now))))
+        fields += _since('dirty-since', 'dirty for', lock.get('dirty_at'), now)
         if lock.get('resetting'):
             fields.append(_field('resetting', 'reset by', _e(lock.get('holder') or 'unknown')))
         team = lock.get('dirty_team') or lock.get('team')
@@ -257,6 +251,14 @@ def _lock(lock, events, now):
             '<span class="badge s-%s">%s</span></div>\n<dl>%s</dl>\n</li>\n'
             % (css, _e(lock['name']), _e(state), _e(lock['name']), 'expired' if expired else _e(state), _e(badge),
                ''.join(fields)))
+
+
+def _since(key, label, moment, now):
+    """The field saying how long a lock has been so since ``moment`` (ISO 8601 text), or none without one."""
+    when = parse_utc(moment or '')
+    if when is None:
+        return []
+    return [_field(key, label, '%s <small>since %s</small>' % (duration_text(now - when), _time(moment, now)))]
 
 
 def _lease_expired(lock, now):
