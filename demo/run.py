@@ -1,7 +1,9 @@
 """`make demo`: a local lock repository with 2 environments, 3 concurrent jobs sharing them.
 
 Makes a bare git repository under build/demo, adds a pool of two environments with
-lockpool.git.pool_lock, runs demo/playbook.yml three times at once, and prints who held what.
+lockpool.git.pool_lock (each lock's metadata says how to reach its environment: a local connection and a
+directory of its own), runs demo/playbook.yml three times at once, and prints who held what, and what each
+job did on the environment it reserved.
 """
 
 import json
@@ -36,6 +38,12 @@ def ansible_command(tool, *args):
             '-e', 'ansible_python_interpreter=%s' % sys.executable, *args]
 
 
+def environment(number):
+    """The metadata of env-<number>: how to reach it (the playbook's second play runs on it) and what it is."""
+    return {'url': 'https://env-%d.demo.example' % number, 'workdir': os.path.join(DEMO, 'env-%d' % number),
+            'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
+
+
 def make_repository():
     shutil.rmtree(DEMO, ignore_errors=True)
     os.makedirs(DEMO)
@@ -45,9 +53,8 @@ def make_repository():
         git('commit', '-q', '--allow-empty', '-m', 'an empty lock repository', cwd=work)
         git('push', '-q', 'origin', 'HEAD:main', cwd=work)
     for number in (1, 2):
-        metadata = 'url: https://env-%d.demo.example\n' % number
-        subprocess.run(ansible_command('ansible', 'localhost', '-m', 'lockpool.git.pool_lock', '-a',
-                                       'repo=%s pool=demo-envs name=env-%d state=present metadata="%s"' % (REPO, number, metadata)),
+        args = dict(repo=REPO, pool='demo-envs', name='env-%d' % number, state='present', metadata=environment(number))
+        subprocess.run(ansible_command('ansible', 'localhost', '-m', 'lockpool.git.pool_lock', '-a', json.dumps(args)),
                        env=ansible_env(), check=True, capture_output=True)
     print('Lock repository %s: pool demo-envs with env-1 and env-2\n' % REPO)
 
@@ -69,6 +76,19 @@ def run_jobs():
     return not failed
 
 
+def print_environments():
+    """What the jobs did on each environment: the lines their tasks, run on the host they reserved, wrote there."""
+    print('\nOn the environments (written by a task each job ran on the host it reserved):')
+    for number in (1, 2):
+        path = os.path.join(environment(number)['workdir'], 'deployments.log')
+        lines = ['(nothing)']
+        if os.path.exists(path):
+            with open(path) as handle:
+                lines = handle.read().splitlines()
+        for line in lines:
+            print('  env-%d: %s' % (number, line))
+
+
 def print_history():
     """Who held what, as lockpool.git.pool_lock_info reads it from the repository's history."""
     completed = subprocess.run(ansible_command('ansible', 'localhost', '-m', 'lockpool.git.pool_lock_info',
@@ -86,6 +106,7 @@ def print_history():
 def main():
     make_repository()
     ok = run_jobs()
+    print_environments()
     print_history()
     return 0 if ok else 1
 
