@@ -282,6 +282,7 @@ def _lease(value):
 
 _STATE_OF_OPTION = dict(dirty='released', dirty_reason='released', reset='claimed')  # options that only one state has
 
+
 class Operation(object):
     """What every operation has. The transaction calls look_outside, decide, before_wait and push_also;
     execute calls finish and result. ``required`` are the options the state needs, ``metric`` its label."""
@@ -864,7 +865,8 @@ class MoveLock(Operation):
 class Reap(Operation):
     """Release, in one commit, every claimed lock of the pool whose claim is stale; only ``request.team``'s when given.
 
-    A dirty lock is never stale: it stays taken until it is reset (_dirty). A claim is stale when its lease has expired, when the system that runs its job (AWX, Concourse: given by their
+    A dirty lock is never stale: it stays taken until it is reset (_dirty).
+    A claim is stale when its lease has expired, when the system that runs its job (AWX, Concourse: given by their
     URL options) says that job is over, or (with ``older_than``) when it was made longer ago than that. A claim
     without a lease, Concourse's included, is only reaped by its job's end or by age. The job systems are asked
     outside the cache lock (``look_outside``, see _job_systems) and what they said is handed to ``decide``; a claim

@@ -135,7 +135,8 @@ options:
     description:
       - V(claimed) claims O(name), or a random free lock when O(name) is not given, waiting until one is free
         (Concourse C(acquire) and C(claim)). Claiming a lock that does not exist fails at once.
-      - V(released) moves the lock back to unclaimed (Concourse C(release)), or with O(dirty) leaves it dirty. V(released), V(absent) and a claim by O(name) act on a lock
+      - V(released) moves the lock back to unclaimed (Concourse C(release)), or with O(dirty) leaves it dirty.
+        V(released), V(absent) and a claim by O(name) act on a lock
         that is in the pool whatever its name (Concourse may add locks named C(head) or C(-x)); a claim of any lock never picks one
         whose name has a control character.
       - V(present) adds the lock with O(metadata) (Concourse C(add), or C(add_claimed) with O(claimed=true)),

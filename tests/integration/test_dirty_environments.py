@@ -151,8 +151,8 @@ RECORD = [{'name': 'Record the lock', 'ansible.builtin.copy': {'content': '{{ wi
 
 
 def test_the_role_releases_the_lock_dirty_when_a_caller_task_fails_and_the_play_still_fails(aws_repo, lock_args, tmp_path):
-    play = write_play(tmp_path, {'deploy.yml': FAILING_DEPLOY}, role_vars(lock_args, tmp_path, with_lock_name='env-1',
-                                                                           with_lock_dirty_on_failure=True))
+    settings = role_vars(lock_args, tmp_path, with_lock_name='env-1', with_lock_dirty_on_failure=True)
+    play = write_play(tmp_path, {'deploy.yml': FAILING_DEPLOY}, settings)
     completed = run_playbook(play)
     assert completed.returncode == 2, completed.stdout
     assert 'migration 42 failed on env-1' in completed.stdout
