@@ -5,9 +5,7 @@ machines) wait for the locks another holder keeps; the requests they make are co
 ``--verbose`` log (one ``Request <service>`` line per connection). Then that holder, from a 5th cache directory,
 releases one lock at a time, and the server's post-receive hook tells when the release landed and when the waiter at
 the head of the queue landed its claim of it. Last, a release pushed from the cache a waiter shares, on the same
-machine. Then a waiter SIGKILLed while the next waiter waits on its machine: how soon its ticket is deleted (its
-process is gone, and that next waiter sees it), against the ticket's life, which it would hold otherwise. The
-baseline of the requests is the Concourse pool-resource's polling: one ``git fetch`` per ``retry_delay`` (10 s).
+machine. The baseline is the Concourse pool-resource's polling: one ``git fetch`` per ``retry_delay`` (10 s).
 """
 
 import os
@@ -18,8 +16,6 @@ import time
 
 from common import POOL, Lab, median, percentile, row, target
 from support.modules import run_module, start_module
-
-from ansible_collections.lockpool.git.plugins.module_utils._queue import TICKET_LIFE
 
 CONCOURSE_PER_MINUTE = 6.0  # the pool-resource at its default retry_delay of 10s
 TARGET_SEEN = 10.0  # seconds within which a release pushed from another machine is claimed by the waiter it is for
@@ -139,45 +135,17 @@ def local_seen(lab, releases):
     return seen
 
 
-def killed_freed(lab, kills):
-    """Seconds from the SIGKILL of a waiting module to its ticket's deletion, with the next waiter on its machine."""
-    server = Server(lab, 'waiting-killed.git', 1)
-    cache, far = lab.cache_dir('machine-0'), lab.cache_dir('machine-far')
-    holder = 'holder'
-    module(server, far, holder, name='lock-0')
-    freed = []
-    for index in range(kills):
-        running = []
-        for waiter in ('killed-%d' % index, 'next-%d' % index):
-            running.append(start_module('pool_lock', dict(repo=server.url, pool=POOL, holder=waiter, cache_dir=cache, timeout='5m')))
-            wait_until(lambda: len(server.tickets()) == len(running), 60, 'the ticket of %s' % waiter)
-        ticket = server.tickets()[0]
-        time.sleep(random.uniform(0.5, 1.5))
-        running[0].kill()
-        killed = time.monotonic()
-        wait_until(lambda: ticket not in server.tickets(), TICKET_LIFE + 10, 'the deletion of the killed waiter\'s ticket')
-        freed.append(time.monotonic() - killed)
-        module(server, far, holder, name='lock-0', state='released')
-        if not running[1].result(60).get('acquired'):
-            raise RuntimeError('bench: the waiter behind the killed one did not acquire')
-        holder = 'next-%d' % index
-    return freed
-
-
 def run(quick):
-    waiters, machines, window, releases, local, kills = (2, 2, 3.0, 2, 1, 1) if quick else (16, 4, 60.0, 16, 6, 6)
+    waiters, machines, window, releases, local = (2, 2, 3.0, 2, 1) if quick else (16, 4, 60.0, 16, 6)
     with Lab(daemon_log=True) as lab:
         measured = measure(lab, waiters, machines, window, releases, local)
-        freed = killed_freed(lab, kills)
     during, seen, local_seen_ = measured['during'], measured['seen'], measured['local']
     total = sum(during.values())
     per_job_minute = total / float(waiters) / (window / 60.0)
     where = '%d waiters on %d machines, %gs' % (waiters, machines, window)
-    print('  %s: %d requests (%s), %.1f per waiting job per minute; release seen p50 %.2f s p99 %.2f s, same machine p50 %.2f s '
-          'p99 %.2f s; a killed waiter\'s ticket freed p50 %.2f s p99 %.2f s'
+    print('  %s: %d requests (%s), %.1f per waiting job per minute; release seen p50 %.2f s p99 %.2f s, same machine %.2f s'
           % (where, total, ', '.join('%s %d' % item for item in sorted(during.items())), per_job_minute,
-             median(seen), percentile(seen, 0.99), median(local_seen_), percentile(local_seen_, 0.99), median(freed),
-             percentile(freed, 0.99)), file=sys.stderr, flush=True)
+             median(seen), percentile(seen, 0.99), percentile(local_seen_, 0.99)), file=sys.stderr, flush=True)
     concourse = 'the Concourse pool-resource: a fetch per retry_delay of 10s'
     rows = [row('requests per waiting job per minute (%s, counted in the git daemon log)' % where, per_job_minute, '',
                 CONCOURSE_PER_MINUTE, concourse),
@@ -186,9 +154,7 @@ def run(quick):
             row('release from a 5th machine seen by the waiter at the head of the queue, p99 of %d' % len(seen),
                 percentile(seen, 0.99), 's', TARGET_SEEN, 'target'),
             row('release from the waiter\'s own machine (shared cache) seen, p99 of %d' % len(local_seen_),
-                percentile(local_seen_, 0.99), 's', TARGET_LOCAL, 'target'),
-            row('a SIGKILLed waiter\'s ticket deleted, the next waiter on its machine, p99 of %d' % len(freed),
-                percentile(freed, 0.99), 's', TICKET_LIFE, 'TICKET_LIFE: a waiter killed alone on its machine')]
+                percentile(local_seen_, 0.99), 's', TARGET_LOCAL, 'target')]
     targets = [target('<= %g requests per waiting job per minute (%s)' % (CONCOURSE_PER_MINUTE, where), '%.1f' % per_job_minute,
                       per_job_minute <= CONCOURSE_PER_MINUTE),
                target('a release on another machine seen within %gs (p99)' % TARGET_SEEN, '%.2f s' % percentile(seen, 0.99),
@@ -196,4 +162,4 @@ def run(quick):
                target('a release on the same machine seen within %gs (p99)' % TARGET_LOCAL, '%.2f s' % percentile(local_seen_, 0.99),
                       percentile(local_seen_, 0.99) <= TARGET_LOCAL)]
     return dict(title='What waiting costs the server', rows=rows, targets=targets, requests=during,
-                requests_per_job_minute=per_job_minute, seen=seen, seen_locally=local_seen_, killed_freed=freed)
+                requests_per_job_minute=per_job_minute, seen=seen, seen_locally=local_seen_)

@@ -7,8 +7,7 @@ A file lock (flock) lets one run at a time update the cache's refs. A run that p
 announces the branch's new head in a file that the runs waiting here watch, so they
 see a push from this machine without asking the server. A view of the server's refs,
 read by one run, serves the others for a while: the runs waiting here share one look
-at the server instead of each asking it. The fair waiters here note, beside the cache, which
-process holds which queue ticket, so that the others can free the ticket of a waiter that died.
+at the server instead of each asking it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,14 +21,11 @@ import hashlib
 import json
 import os
 import random
-import re
-import socket
 import time
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockTimeoutError
 
 LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
-_WAITER_KEY = re.compile(r'^[0-9A-Za-z_-]+$')
 
 
 class MachineCoordination(object):
@@ -41,7 +37,6 @@ class MachineCoordination(object):
         self._lock_path = path + '.lock'
         self._head_path = '%s.%s.head' % (base, hashlib.sha256(branch.encode('utf-8')).hexdigest()[:12])
         self._view_base = base
-        self._waiters_dir = base + '.waiters'
 
     # -- the cache's lock -----------------------------------------------------------
 
@@ -138,71 +133,6 @@ class MachineCoordination(object):
 
     def _view_path(self, patterns):
         return '%s.%s.view' % (self._view_base, hashlib.sha256('\n'.join(patterns).encode('utf-8')).hexdigest()[:12])
-
-
-    # -- the waiters of this machine ------------------------------------------------
-
-    def register_waiter(self, key, record):
-        """Note beside the cache that a run here waits with ``record`` (plain data: its process, its ticket) under
-        ``key``; written atomically, with what tells this machine's processes apart (see ``local_waiters``). False when
-        it cannot be written: the run then waits without the note, as if it were on another machine."""
-        _check_key(key)
-        try:
-            os.makedirs(self._waiters_dir, mode=0o700, exist_ok=True)
-            _write_atomically(os.path.join(self._waiters_dir, key), json.dumps(dict(record, processes=_process_space())))
-        except (IOError, OSError):
-            return False
-        return True
-
-    def local_waiters(self):
-        """{key: record} of the runs registered here whose processes this run can see: those of this boot and this pid
-        namespace. A cache directory shared with another host or container (its notes say so) has notes this run
-        cannot judge: they are left out, and left alone."""
-        try:
-            names = os.listdir(self._waiters_dir)
-        except (IOError, OSError):
-            return {}
-        here, found = _process_space(), {}
-        for name in names:
-            if not _WAITER_KEY.match(name):
-                continue  # a temporary file of a write (a run killed in it leaves one behind)
-            record = _read_json(os.path.join(self._waiters_dir, name))
-            if record.pop('processes', None) == here:
-                found[name] = record
-        return found
-
-    def forget_waiter(self, key):
-        """Remove the note ``key`` (gone already: nothing to do)."""
-        _check_key(key)
-        try:
-            os.unlink(os.path.join(self._waiters_dir, key))
-        except (IOError, OSError):
-            pass
-
-
-def _check_key(key):
-    if not _WAITER_KEY.match(key):
-        raise ValueError('a waiter key is letters, digits, - and _, not %r' % (key,))
-
-
-_PROCESS_SPACE = []
-
-
-def _process_space():
-    """What a process must share with another to see it: the host, its boot (a pid of another boot names nothing now)
-    and the pid namespace (another container's pids are not ours)."""
-    if not _PROCESS_SPACE:
-        try:
-            with open('/proc/sys/kernel/random/boot_id') as handle:
-                boot = handle.read().strip()
-        except (IOError, OSError):
-            boot = None
-        try:
-            namespace = os.readlink('/proc/self/ns/pid')
-        except (IOError, OSError, AttributeError):
-            namespace = None
-        _PROCESS_SPACE.append('%s %s %s' % (socket.gethostname(), boot, namespace))
-    return _PROCESS_SPACE[0]
 
 
 def _read_json(path):

@@ -9,18 +9,8 @@ A fair claimer that has to wait pushes a ticket, a ref named
 uploaded). The name says everything: when its waiter arrived, how many locks it
 wants and until when it is alive, so one ``ls-remote`` reads the whole queue. A
 waiter renews its ticket (an atomic rename) while it waits and deletes it when it
-is done. A fair claimer takes locks only when the locks free now are enough for
-every older live ticket and for it.
-
-A waiter that is killed cannot delete its ticket. Each waiter therefore notes
-beside its cache, which every run of the machine shares, which process holds its
-ticket (pid and start time, so a reused pid is told apart); a fair claimer of that
-machine that reads the queue finds the tickets whose process is gone, leaves them
-out at once and deletes them on the server (one push, by the first that sees them),
-so other machines' waiters see them gone at their next look. Only a ticket whose
-waiter's machine died, or whose machine has no fair claimer left looking, waits
-for its expiry: that is why a ticket can live long and be renewed rarely, and
-renewals are most of what waiting costs the server.
+is done; a crashed waiter's ticket simply expires. A fair claimer takes locks
+only when the locks free now are enough for every older live ticket and for it.
 
 Concourse never sees these refs (it clones the branch only) and does not honour
 them: only fair claimers queue. Expiry compares the ticket's time with the
@@ -47,12 +37,11 @@ from collections import namedtuple
 from urllib.parse import quote
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import RepositoryError
-from ansible_collections.lockpool.git.plugins.module_utils._lifetime import ControllerProcess
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
-TICKET_LIFE = 150.0  # a waiter whose machine died (or killed where no fair claimer of its machine looks) holds its place this long at most
-RENEW_AFTER = 60.0  # a ticket outlives two late renewals and any view of the queue
+TICKET_LIFE = 30.0  # a waiter SIGKILLed itself (or whose machine died) holds its place this long at most
+RENEW_AFTER = 10.0  # a ticket outlives two missed renewals and any view of the queue
 RECHECK_EVERY = 5.0  # a waiter decides again this often even if the branch does not move: renewal, tickets gone
 QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine, for a decision before any wait
 QUEUE_VIEW_MAX_AGE = 10.0  # a waiter's view of the queue is never older: it still shows every renewed ticket live
@@ -95,6 +84,13 @@ def branch_queues(branch):
     return '%s%s/' % (QUEUE_REFS, branch)
 
 
+def read_tickets(cache, pool, max_age=QUEUE_VIEW_AGE):
+    """Every ticket of the pool's queue on the server, oldest first (expired ones included), as seen at most
+    ``max_age`` ago from this machine."""
+    prefix = queue_prefix(cache.remote.branch, pool)
+    return _tickets(cache.remote_refs(prefix, max_age=max_age), prefix)
+
+
 def _tickets(refs, prefix):
     """The tickets among ``refs`` that are right under ``prefix``, oldest first."""
     tickets = []
@@ -120,18 +116,13 @@ def describe_queues(cache, pools, now=None):
 
 
 class FairWaiter(object):
-    """One fair claimer: its place in the pool's queue, and its ticket once it has had to wait.
+    """One fair claimer: its place in the pool's queue, and its ticket once it has had to wait."""
 
-    ``process`` is the process that waits (a _lifetime.ControllerProcess; default: this one), as noted beside the cache
-    for the machine's other waiters to tell when it is gone.
-    """
-
-    def __init__(self, cache, pool, wanted, clock=time.time, process=None):
+    def __init__(self, cache, pool, wanted, clock=time.time):
         self.cache = cache
         self.pool = pool
         self.wanted = wanted
         self.clock = clock
-        self.process = ControllerProcess.of(os.getpid()) if process is None else process
         self.arrival = int(clock() * 1000)
         self.id = binascii.hexlify(os.urandom(6)).decode('ascii')
         self.ticket = None
@@ -143,56 +134,12 @@ class FairWaiter(object):
 
     def wanted_ahead(self):
         """How many locks the live tickets older than this waiter want (at most one ls-remote, none while the
-        machine's view of the queue is as fresh as this waiter's looks at the server). The tickets of waiters of this
-        machine whose process is gone count for nothing: they are deleted (``_free_the_dead``)."""
+        machine's view of the queue is as fresh as this waiter's looks at the server)."""
         now = self.clock()
-        refs = self.cache.remote_refs(branch_queues(self.cache.remote.branch), max_age=self.view_age)
-        dead = self._free_the_dead(refs, now)
-        tickets = [ticket for ticket in _tickets(refs, queue_prefix(self.cache.remote.branch, self.pool)) if ticket.id not in dead]
+        tickets = read_tickets(self.cache, self.pool, self.view_age)
         self._expired_seen = [ticket.ref for ticket in tickets if ticket.expires <= now and ticket.ref != self.ticket]
         return sum(ticket.wanted for ticket in tickets
                    if ticket.expires > now and ticket.place < (self.arrival, self.id))
-
-    def _free_the_dead(self, refs, now):
-        """The ids of the tickets, among the queue's ``refs``, of waiters of this machine whose process is gone.
-
-        The first waiter here to see such a ticket deletes it on the server (best effort, in one push), so that other
-        machines see it gone at their next look, and marks its note freed; the waiters here leave it out of their
-        counts until no view that may still show it can be read (QUEUE_VIEW_MAX_AGE), then forget the note. A ticket
-        still shown after that (a renewal the killed waiter's git push landed late) is deleted again. A note whose
-        ticket has expired anyway is forgotten, whatever branch it is of.
-        """
-        queues = branch_queues(self.cache.remote.branch)
-        shown = dict((ticket_id, ref) for ticket_id, ref in ((_ticket_id(ref), ref) for ref in refs if ref.startswith(queues))
-                     if ticket_id is not None and ticket_id != self.id)
-        if not shown:
-            return set()  # nobody else waits: no note to read
-        dead, doomed = {}, []
-        for key, record in self.cache.local_waiters().items():
-            process = _process_of(record)
-            if key == self.id or process is None or process.alive():
-                continue
-            freed_at, expires = record.get('freed_at'), _ticket_expiry(record['ref'])
-            settled = isinstance(freed_at, (int, float)) and now - freed_at >= QUEUE_VIEW_MAX_AGE
-            if (expires is not None and expires <= now) or (settled and key not in shown):
-                self.cache.forget_waiter(key)  # its ticket counts for nothing anyway, or is gone from every view
-                continue
-            if not record['ref'].startswith(queues):
-                continue  # another branch's: its waiters free it
-            dead[key] = record
-            if key in shown and (freed_at is None or settled):
-                doomed.append(key)
-        if doomed and self._deleted([shown[key] for key in doomed]):
-            for key in doomed:
-                self.cache.register_waiter(key, dict(dead[key], freed_at=now))
-        return set(dead)
-
-    def _deleted(self, refs):
-        """Delete ``refs`` on the server; whether it said so (a ticket already gone counts as deleted)."""
-        try:
-            return self.cache.push_refs([':' + ref for ref in refs], atomic=False)
-        except RepositoryError:
-            return False
 
     def before_wait(self, head):
         """Keep this waiter's place for a wait from ``head``; returns how often to look at the branch in that wait
@@ -205,24 +152,17 @@ class FairWaiter(object):
         return look_every
 
     def keep_place(self, head):
-        """Push this waiter's ticket, or renew it when it is due; ``head`` is a commit the server has.
-
-        The ticket is noted beside the cache before it is pushed, so a waiter killed at any moment after the push is
-        known to this machine's other waiters.
-        """
+        """Push this waiter's ticket, or renew it when it is due; ``head`` is a commit the server has."""
         now = self.clock()
         if self.refused or (self.ticket is not None and now - self.renewed_at < RENEW_AFTER):
             return
         ref = _ticket_ref(queue_prefix(self.cache.remote.branch, self.pool), self.arrival, self.id, self.wanted,
                           int(now + TICKET_LIFE))
-        self.cache.register_waiter(self.id, dict(pid=self.process.pid, started=self.process.started, ref=ref))
         refspecs = ['%s:%s' % (head, ref)] + ([':' + self.ticket] if self.ticket else [])
         if not self.cache.push_refs(refspecs):
             self.refused = ('the lock repository %s refused the fair-queue ticket %s, so this claim waited unfairly; '
                             'fairness needs a server that accepts pushes to refs under %s (or set fair: false)'
                             % (self.cache.remote.display_url, ref, QUEUE_REFS))
-            if self.ticket is None:
-                self.cache.forget_waiter(self.id)
             return
         self.ticket, self.renewed_at = ref, now
 
@@ -234,31 +174,13 @@ class FairWaiter(object):
     def departed(self):
         """The claim landed, and the ticket was deleted with it."""
         self.ticket = None
-        self.cache.forget_waiter(self.id)
 
     def leave(self):
-        """Delete this waiter's ticket and the expired ones it saw; best effort. A ticket left behind is freed by this
-        machine's next fair claimer once this process is gone (its note is kept for that), or expires."""
+        """Delete this waiter's ticket and the expired ones it saw; best effort (a ticket left behind expires)."""
         refs = ([self.ticket] if self.ticket else []) + self._expired_seen
-        left = not refs or self._deleted(refs)
-        if left or self.ticket is None:
-            self.cache.forget_waiter(self.id)
+        if refs:
+            try:
+                self.cache.push_refs([':' + ref for ref in refs], atomic=False)
+            except RepositoryError:
+                pass
         self.ticket = None
-
-
-def _ticket_id(ref):
-    match = _TICKET_NAME.match(ref.rsplit('/', 1)[-1])
-    return match.group('id') if match else None
-
-
-def _ticket_expiry(ref):
-    match = _TICKET_NAME.match(ref.rsplit('/', 1)[-1])
-    return int(match.group('expires')) if match else None
-
-
-def _process_of(record):
-    """The process a waiter's note names, or None when the note cannot say (it is then left alone)."""
-    pid, started, ref = record.get('pid'), record.get('started'), record.get('ref')
-    if not isinstance(pid, int) or pid <= 0 or not (started is None or isinstance(started, int)) or not isinstance(ref, str):
-        return None
-    return ControllerProcess(pid, started)

@@ -385,19 +385,6 @@ class RepoCache(object):
             return False
         return all(found.get(ref) == sha for ref, sha in wanted.items())
 
-    # -- the waiters of this machine (see _machine) ----------------------------------
-
-    def register_waiter(self, key, record):
-        """Note beside the cache that this run waits with ``record`` (plain data) under ``key``; False if it cannot."""
-        return self._machine.register_waiter(key, record)
-
-    def local_waiters(self):
-        """{key: record} of the waiters registered on this machine whose processes this run can see."""
-        return self._machine.local_waiters()
-
-    def forget_waiter(self, key):
-        self._machine.forget_waiter(key)
-
     # -- noticing change ------------------------------------------------------------
 
     def announced(self):

@@ -3,12 +3,10 @@
 import json
 import math
 import os
-import signal
 import subprocess
 import time
 
 from support.modules import PYTHON, module_env, run_module, start_module, warning_texts
-from support.plays import Play, write_play
 from support.repos import commit_count, git, head, make_lock_repo, pool_state
 from support.load import CONTENDER
 from support.servers import GitDaemon
@@ -222,44 +220,3 @@ def test_a_release_on_the_machine_is_claimed_at_once_by_the_second_waiter_there(
     released = time.monotonic()
     # carol, second in line, looks at the server every 2 x HEAD_LOOK_EVERY: her view of the queue still shows alice's ticket
     assert waiters[1].result(60)['acquired'] and time.monotonic() - released < HEAD_LOOK_EVERY
-
-
-# -- waiters that were killed ----------------------------------------------------------------
-
-def ticket_expiry(ref):
-    return int(ref.rsplit('-', 1)[1])
-
-
-def test_a_sigkilled_waiter_gives_its_place_at_once_to_the_next_waiter_of_its_machine(aws_repo, lock_args, tmp_path):
-    # The killed module cannot delete its ticket; carol, waiting on the same machine, sees its process gone and frees it.
-    run_module('pool_lock', dict(lock_args, count=2, holder='bob', cache_dir=str(tmp_path / 'bob-cache')))
-    killed = start_module('pool_lock', dict(lock_args, holder='alice', timeout='5m'))
-    wait_until(lambda: len(tickets(aws_repo)) == 1)
-    dead_ticket = tickets(aws_repo)[0]
-    carol = start_module('pool_lock', dict(lock_args, holder='carol', timeout='5m'))
-    wait_until(lambda: len(tickets(aws_repo)) == 2)
-    killed.kill()
-    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob', state='released', cache_dir=str(tmp_path / 'bob-cache')))
-    result = carol.result(120)
-    assert result['acquired'] and result['lock']['name'] == 'env-1'
-    assert time.time() < ticket_expiry(dead_ticket)  # served before the dead waiter's ticket would have expired
-    assert tickets(aws_repo) == []
-
-
-def test_a_play_killed_with_sigkill_while_it_waits_gives_its_place_to_the_next_waiter_of_another_machine(aws_repo, lock_args, tmp_path):
-    # AWX cancels a job by SIGKILL of ansible-playbook's process group; the task's module outlives it (setsid), sees
-    # its controller gone and leaves the queue, so a waiter on another machine, which cannot see that process, is served.
-    run_module('pool_lock', dict(lock_args, count=2, holder='bob', cache_dir=str(tmp_path / 'bob-cache')))
-    play = Play(write_play(tmp_path / 'wait.yml', [{'name': 'Claim a lock', 'lockpool.git.pool_lock': dict(
-        lock_args, holder='alice', timeout='5m', cache_dir=str(tmp_path / 'play-machine'))}]), tmp_path / 'play.log')
-    wait_until(lambda: len(tickets(aws_repo)) == 1, 90)
-    played_ticket = tickets(aws_repo)[0]
-    carol = start_module('pool_lock', dict(lock_args, holder='carol', timeout='5m'))
-    wait_until(lambda: len(tickets(aws_repo)) == 2)
-    play.kill_group(signal.SIGKILL)
-    run_module('pool_lock', dict(lock_args, name='env-1', holder='bob', state='released', cache_dir=str(tmp_path / 'bob-cache')))
-    result = carol.result(120)
-    assert result['acquired'] and result['lock']['name'] == 'env-1'
-    assert time.time() < ticket_expiry(played_ticket)  # the play's ticket was deleted, not waited out
-    assert tickets(aws_repo) == []
-    assert 'alice' not in git('log', '--format=%B', 'refs/heads/main', cwd=aws_repo)

@@ -7,7 +7,7 @@ This is a specification of what the git layer promises, kept small enough to be 
 - ``FakeServer``: the remote: objects and refs. Another writer (or Concourse) commits there directly, and the
   test can have the next pushes lose their race.
 - ``FakeMachine``: what the runs on one machine share: the cache's objects and branch, its lock, the last
-  change announced, the views of the server's refs and the notes of its waiters. Two FakeRepoCache on one FakeMachine are two runs on one
+  change announced and the views of the server's refs. Two FakeRepoCache on one FakeMachine are two runs on one
   machine.
 - ``FakeRepoCache``: exactly the methods the domain calls, as RepoCache documents them. It records every call
   (``calls``: (method, whether the cache lock was held)) so that a test can say what was called where, and
@@ -319,7 +319,6 @@ class FakeMachine(object):
         self.held = False
         self.announcement = None
         self.views = {}  # {patterns: (read at, the announcement then, {ref: sha})}: the shared views of the server's refs
-        self.waiters = {}  # {key: record}: the notes of the waiters here (every one of them a process this machine sees)
 
 
 class FakeRepoCache(object):
@@ -549,19 +548,6 @@ class FakeRepoCache(object):
     def announced(self):
         self._call('announced')
         return self.machine.announcement
-
-    def register_waiter(self, key, record):
-        self._call('register_waiter')
-        self.machine.waiters[key] = dict(record)
-        return True
-
-    def local_waiters(self):
-        self._call('local_waiters')
-        return dict((key, dict(record)) for key, record in self.machine.waiters.items())
-
-    def forget_waiter(self, key):
-        self._call('forget_waiter')
-        self.machine.waiters.pop(key, None)
 
     def wait_for_change(self, known, poll_interval, deadline, since=None, sleep=None):
         """As RepoCache's, on the fake clock: True as soon as this machine announces a change after ``since``
