@@ -40,7 +40,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._leases import (
-    LEASE_REFS, forget_refs, lease_expiry, lease_has_expired, lease_trailer, next_expiry, renewal_refs, renewal_refspecs,
+    CLAIM_IN_FORCE_TRAILERS, LEASE_REFS, forget_refs, lease_expiry, lease_has_expired, lease_trailer, next_expiry, renewal_refs, renewal_refspecs,
     read_renewals, takeover_trailer,
 )
 from ansible_collections.lockpool.git.plugins.module_utils._lifetime import UNBOUND
@@ -619,7 +619,7 @@ class Claim(Operation):
         each, and the lease if any. A claim whose lease ran out is taken over by a trailer that says so: its file
         stays where it is, and this commit becomes the lock's claim (_snapshot.Snapshot.added_by)."""
         request = self.request
-        trailers = [token_trailer(request.pool, lock_file.name, latest_token(snapshot, request.pool, lock_file.name) + 1)
+        trailers = [token_trailer(request.pool, lock_file.name, latest_token(snapshot, request.pool, lock_file.name, CLAIM_IN_FORCE_TRAILERS) + 1)
                     for lock_file in free]
         trailers += self._lease_trailers(free)
         if request.job:
@@ -850,7 +850,7 @@ class MoveLock(Operation):
             _check_owner(request, snapshot, lock_file, 'move')
             return transaction.wait([lock_file], "lock '%s' in pool '%s' is claimed by %s; it is moved once it is released"
                                     % (name, request.pool, _holder_of(snapshot, lock_file) or 'another holder'))
-        carried = max(latest_token(snapshot, request.pool, name), latest_token(snapshot, to_pool, name))
+        carried = max(latest_token(snapshot, request.pool, name, CLAIM_IN_FORCE_TRAILERS), latest_token(snapshot, to_pool, name, CLAIM_IN_FORCE_TRAILERS))
         trailers = [(TRAILER_TO_POOL, to_pool), token_trailer(to_pool, name, carried)]
         return transaction.change([lock_file], [Move(lock_file, lock_path(to_pool, UNCLAIMED, name))],
                                   request.message('move', name, trailers), request.holder,

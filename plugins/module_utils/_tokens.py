@@ -5,7 +5,7 @@
 
 A claim commit records ``Lock-Token: <pool>/<lock> <n>`` (one trailer per lock it
 claims); ``n`` is one more than the newest token recorded on any commit that
-named that lock, so tokens grow along the branch's history, which is
+claimed that lock, so tokens grow along the branch's history, which is
 linear because every push is a fast-forward. A claim made by Concourse records no
 token and does not interrupt the sequence: the next claim continues from the last
 recorded one. A lock moved to another pool carries the larger of the two pools'
@@ -16,7 +16,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, NotHolderError
+from ansible_collections.lockpool.git.plugins.module_utils._layout import STATES, lock_path
 from ansible_collections.lockpool.git.plugins.module_utils._message import lock_trailer, lock_trailer_pattern, lock_trailer_value
 
 TRAILER_TOKEN = 'Lock-Token'
@@ -44,13 +47,21 @@ def current_token(snapshot, lock_file):
     return _recorded_token(claim.message, lock_file.pool, lock_file.name) if claim else None
 
 
-def latest_token(snapshot, pool, name):
+def latest_token(snapshot, pool, name, claims_without_files=()):
     """The newest token recorded for the lock ``pool/name`` at the snapshot, 0 when there is none.
 
-    Any commit counts, not only those that touched the lock's files: a claim that took over an expired one, or a
-    reset's claim of a dirty lock, changes no file, and the claim after it must still get a larger token."""
-    commit = snapshot.cache.newest_commit([snapshot.head], (), lock_trailer_pattern(TRAILER_TOKEN, lock_id(pool, name)))
-    return (_recorded_token(commit.message, pool, name) or 0) if commit else 0
+    A token counts on a commit that touched the lock's files, or on one that claims the lock without touching them
+    (a takeover of an expired claim, a reset's claim: it names the lock in one of the ``claims_without_files``
+    trailers); a trailer on any other commit is someone's note, not a claim."""
+    ident = lock_id(pool, name)
+    paths = set(lock_path(pool, state, name) for state in STATES)
+    walk = snapshot.cache.matching([snapshot.head], lock_trailer_pattern(TRAILER_TOKEN, ident))
+    with contextlib.closing(walk):
+        for commit in walk:
+            if any(path in paths for _status, path in commit.changes) or \
+                    any(lock_trailer_value(commit.message, key, ident) is not None for key in claims_without_files):
+                return _recorded_token(commit.message, pool, name) or 0
+    return 0
 
 
 def parse_token_option(value, names):

@@ -417,10 +417,10 @@ class FakeRepoCache(object):
         return None
 
     def matching(self, revisions, pattern):
-        """As RepoCache's: the commits of one revision whose message matches ``pattern``, newest first, without changes."""
+        """As RepoCache's: the commits of one revision whose message matches ``pattern``, newest first, with their changes."""
         self._call('matching')
         assert len(revisions) == 1, 'one revision, not %r' % (revisions,)
-        return (self._objects.info(sha, ()) for sha in self._objects.walk(revisions[0])
+        return (self._objects.info(sha, self._objects.changes(sha)) for sha in self._objects.walk(revisions[0])
                 if _matches(pattern, self._objects.get(sha, Commit).message))
 
     def commit_order(self, revisions):
