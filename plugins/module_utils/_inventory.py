@@ -182,8 +182,7 @@ def read_pools(snapshot, pool=None, name=None):
     now = time.time()
     read = dict(
         (pool_name, dict(available=len(found_pool.available()), claimed=len(found_pool.claimed),
-                         dirty=sum(1 for lock_file in listed[pool_name] if dirty_of(snapshot, lock_file)) if name is None
-                         else len(dirty_locks(snapshot, found_pool)),
+                         dirty=len(dirty_locks(snapshot, found_pool)),
                          locks=[lock_info(lock_file, contents[lock_file.sha], found.get(lock_file.path), now, dirty_of(snapshot, lock_file))
                                 for lock_file in listed[pool_name]],
                          problems=found_pool.problems()))
@@ -191,9 +190,14 @@ def read_pools(snapshot, pool=None, name=None):
     return dict(read, **unreadable)
 
 
+def claimed_only(pool):
+    """The claimed locks of ``pool`` (a _layout.Pool); a name in both halves is broken, not claimed."""
+    return [pool.claimed[name] for name in sorted(set(pool.claimed) - set(pool.unclaimed))]
+
+
 def dirty_locks(snapshot, pool):
-    """The dirty lock files of ``pool`` (a _layout.Pool): one history walk for the claims of them all (``origins``)."""
-    claimed = [pool.claimed[name] for name in sorted(set(pool.claimed) - set(pool.unclaimed))]
+    """The dirty lock files of ``pool`` (a _layout.Pool): one history walk for the claims not read yet (``origins``)."""
+    claimed = claimed_only(pool)
     origins(snapshot, [lock_file for lock_file in claimed if not snapshot.remembers(('added_by', lock_file.path))])
     return [lock_file for lock_file in claimed if dirty_of(snapshot, lock_file)]
 

@@ -35,7 +35,7 @@ from ansible_collections.lockpool.git.plugins.module_utils._durations import par
 from ansible_collections.lockpool.git.plugins.module_utils._errors import (
     InvalidInputError, LockpoolError, NotHolderError, PoolNotFoundError, PushRejectedError, TaskStoppedError,
 )
-from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT, DIRTY, existing_lock
+from ansible_collections.lockpool.git.plugins.module_utils._inventory import ABSENT, DIRTY, claimed_only, existing_lock
 from ansible_collections.lockpool.git.plugins.module_utils._layout import (
     CLAIMED, FILE_MODE, UNCLAIMED, Delete, LockFile, Move, Write, lock_path, new_pool_edits,
 )
@@ -233,6 +233,16 @@ def _held_by_requester(request, snapshot, lock_file):
     return request.holder_given and _holder_of(snapshot, lock_file) == request.holder
 
 
+def _latest_token(snapshot, pool, name):
+    """The newest token of ``pool/name``, counting the claims that leave its file where it is (takeover, reset)."""
+    return latest_token(snapshot, pool, name, CLAIM_IN_FORCE_TRAILERS)
+
+
+def _released_dirty(snapshot, lock_file, token):
+    """Whether the claim ``token`` of ``lock_file`` is the one its dirty release ended (that token is no one's now)."""
+    return lock_file.state == CLAIMED and dirty_token(snapshot.added_by(lock_file.path), lock_file.pool, lock_file.name) == str(token)
+
+
 def _check_owner(request, snapshot, lock_file, action):
     """Refuse to ``action`` a claimed lock that the named holder does not hold."""
     if lock_file.state != CLAIMED or not request.holder_given or request.force:
@@ -421,11 +431,6 @@ class Present(Operation):
 _NEW_POOL = 'new pool'  # the ``found`` of Present's first step into a pool that does not exist: its skeleton
 
 
-def _claimed_only(pool):
-    """The pool's claimed locks (a name in both halves is broken, not claimed)."""
-    return [pool.claimed[name] for name in sorted(set(pool.claimed) - set(pool.unclaimed))]
-
-
 def _pool_or_none(snapshot, pool):
     """The Pool named ``pool``, or None when the branch has no such pool."""
     try:
@@ -566,10 +571,10 @@ class Claim(Operation):
             free = [lock_file for lock_file in (pool.find(name) for name in pool.claimable())
                     if self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:  # only then are claims looked at, for leases that ran out
-                free += [lock_file for lock_file in _claimed_only(pool) if lease_has_expired(snapshot, lock_file, now)
+                free += [lock_file for lock_file in claimed_only(pool) if lease_has_expired(snapshot, lock_file, now)
                          and dirty_of(snapshot, lock_file) is None and self.selection.accepts(snapshot, lock_file)]
             if len(free) < self.selection.count:
-                return self._wait([], wanted_ahead, self.selection.shortage(request.pool), snapshot, _claimed_only(pool))
+                return self._wait([], wanted_ahead, self.selection.shortage(request.pool), snapshot, claimed_only(pool))
             lock_files = free = random.sample(free, self.selection.count)
         takeable = len(pool.claimable()) + sum(1 for lock_file in free if lock_file.state == CLAIMED)
         if wanted_ahead is not None and takeable - len(free) < wanted_ahead:
@@ -619,7 +624,7 @@ class Claim(Operation):
         each, and the lease if any. A claim whose lease ran out is taken over by a trailer that says so: its file
         stays where it is, and this commit becomes the lock's claim (_snapshot.Snapshot.added_by)."""
         request = self.request
-        trailers = [token_trailer(request.pool, lock_file.name, latest_token(snapshot, request.pool, lock_file.name, CLAIM_IN_FORCE_TRAILERS) + 1)
+        trailers = [token_trailer(request.pool, lock_file.name, _latest_token(snapshot, request.pool, lock_file.name) + 1)
                     for lock_file in free]
         trailers += self._lease_trailers(free)
         if request.job:
@@ -785,8 +790,7 @@ class Release(Operation):
 
     def _already_released_dirty(self, snapshot, lock_file):
         """A dirty release asked again of the claim (its token) that it already released dirty: nothing to do."""
-        return self.dirty and lock_file.name in self.tokens and lock_file.state == CLAIMED and \
-            dirty_token(snapshot.added_by(lock_file.path), lock_file.pool, lock_file.name) == str(self.tokens[lock_file.name])
+        return self.dirty and lock_file.name in self.tokens and _released_dirty(snapshot, lock_file, self.tokens[lock_file.name])
 
     def _check_clean_release(self, snapshot, lock_file):
         """A dirty lock that no reset holds is marked clean only with force: releasing it hands out a broken environment."""
@@ -808,7 +812,7 @@ def _dirty_text(snapshot, lock_file):
 
 def _check_not_released_dirty(snapshot, lock_file, token, action):
     """Refuse, saying so, to ``action`` with ``token`` a claim that was released dirty (its token is no one's now)."""
-    if lock_file.state == CLAIMED and dirty_token(snapshot.added_by(lock_file.path), lock_file.pool, lock_file.name) == str(token):
+    if _released_dirty(snapshot, lock_file, token):
         raise NotHolderError("cannot %s lock '%s' in pool '%s' with token %d: that claim is over, it was released dirty"
                              % (action, lock_file.name, lock_file.pool, token))
 
@@ -850,7 +854,7 @@ class MoveLock(Operation):
             _check_owner(request, snapshot, lock_file, 'move')
             return transaction.wait([lock_file], "lock '%s' in pool '%s' is claimed by %s; it is moved once it is released"
                                     % (name, request.pool, _holder_of(snapshot, lock_file) or 'another holder'))
-        carried = max(latest_token(snapshot, request.pool, name, CLAIM_IN_FORCE_TRAILERS), latest_token(snapshot, to_pool, name, CLAIM_IN_FORCE_TRAILERS))
+        carried = max(_latest_token(snapshot, request.pool, name), _latest_token(snapshot, to_pool, name))
         trailers = [(TRAILER_TO_POOL, to_pool), token_trailer(to_pool, name, carried)]
         return transaction.change([lock_file], [Move(lock_file, lock_path(to_pool, UNCLAIMED, name))],
                                   request.message('move', name, trailers), request.holder,
@@ -967,7 +971,7 @@ class Reap(Operation):
 
 def _reapable(snapshot, pool):
     """The claimed locks of ``pool`` that a reap may release: not the dirty ones, which only a reset makes clean."""
-    return [lock_file for lock_file in _claimed_only(pool) if not dirty_of(snapshot, lock_file)]
+    return [lock_file for lock_file in claimed_only(pool) if not dirty_of(snapshot, lock_file)]
 
 
 # pool_lock's states; pool_reap runs Reap.
