@@ -35,7 +35,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 from ansible.vars.clean import remove_internal_keys
 
-from ansible_collections.lockpool.git.plugins.module_utils._lifetime import ControllerProcess
+from ansible_collections.lockpool.git.plugins.module_utils._processes import ProcessIdentity
 from ansible_collections.lockpool.git.plugins.module_utils._plugin_runner import missing_library
 from ansible_collections.lockpool.git.plugins.modules import pool_lock as pool_lock_module
 
@@ -61,7 +61,7 @@ class ActionModule(ActionBase):
         del tmp  # has no effect since ansible-core 2.x; the connection's shell keeps the temporary directory
         module_args = dict(self._task.args)
         if self._connection.transport == 'local' and not module_args.get('controller_process'):
-            module_args['controller_process'] = ControllerProcess.of(os.getppid()).describe()
+            module_args['controller_process'] = ProcessIdentity.of(os.getppid()).describe()
         if self._runs_in_process():
             return merge_hash(result, self._run_in_process(module_args, task_vars))
         wrap_async = self._task.async_val and not self._connection.has_native_async

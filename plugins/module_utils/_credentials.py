@@ -26,7 +26,7 @@ import stat
 import tempfile
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.lockpool.git.plugins.module_utils._lifetime import process_exists
+from ansible_collections.lockpool.git.plugins.module_utils._processes import process_exists
 
 SSH_CONNECT_TIMEOUT = 15
 SSH_SERVER_ALIVE_INTERVAL = 15

@@ -21,76 +21,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import errno
-import os
 import signal
 import time
 
-from ansible_collections.lockpool.git.plugins.module_utils._errors import InvalidInputError, TaskStoppedError
+from ansible_collections.lockpool.git.plugins.module_utils._errors import TaskStoppedError
 
 LOOK_EVERY = 1.0  # seconds between two looks at the controller process
 STOP_SIGNALS = ('SIGTERM', 'SIGINT', 'SIGHUP')
 
 
-class ControllerProcess(object):
-    """One process, told apart from a later one that reuses its pid by its start time (Linux: /proc)."""
-
-    def __init__(self, pid, started=None):
-        self.pid = pid
-        self.started = started
-
-    @classmethod
-    def of(cls, pid):
-        """The process ``pid`` as it is now."""
-        return cls(pid, _start_time(pid))
-
-    @classmethod
-    def parse(cls, text):
-        """The process named by ``describe()``'s ``pid:start`` (``pid`` alone where there is no /proc)."""
-        pid, _sep, started = str(text).partition(':')
-        try:
-            return cls(int(pid), int(started) if started else None)
-        except ValueError:
-            raise InvalidInputError('controller_process must be pid:start as the action plugin sets it, got %r' % (text,))
-
-    def describe(self):
-        return '%d:%d' % (self.pid, self.started) if self.started is not None else str(self.pid)
-
-    def alive(self):
-        """False once the process has ended (a zombie has ended) or its pid names another process."""
-        if self.started is not None or os.path.exists('/proc/%d' % self.pid):
-            state = _proc_stat(self.pid)
-            return state is not None and state[0] not in 'ZX' and (self.started is None or state[1] == self.started)
-        return process_exists(self.pid)
-
-
-def process_exists(pid):
-    """Whether a process ``pid`` exists, whoever runs it (no /proc needed)."""
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
-
-
-def _proc_stat(pid):
-    """(state letter, start time in clock ticks since boot) of ``pid`` from /proc, or None when it is gone."""
-    try:
-        with open('/proc/%d/stat' % pid) as handle:
-            text = handle.read()
-    except (IOError, OSError):
-        return None
-    fields = text[text.rindex(')') + 2:].split()  # the command name, in parentheses, may contain spaces
-    return fields[0], int(fields[19])
-
-
-def _start_time(pid):
-    state = _proc_stat(pid)
-    return state[1] if state else None
-
-
 class Lifetime(object):
-    """Whether the task may go on: not stopped by a signal, and its controller (a ControllerProcess, or None) alive."""
+    """Whether the task may go on: not stopped by a signal, and its controller (a ProcessIdentity, or None) alive."""
 
     def __init__(self, controller=None, clock=time.monotonic, sleep=time.sleep):
         self.controller = controller

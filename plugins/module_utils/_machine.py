@@ -7,7 +7,9 @@ A file lock (flock) lets one run at a time update the cache's refs. A run that p
 announces the branch's new head in a file that the runs waiting here watch, so they
 see a push from this machine without asking the server. A view of the server's refs,
 read by one run, serves the others for a while: the runs waiting here share one look
-at the server instead of each asking it.
+at the server instead of each asking it. A run that waits in the fair queue leaves a
+note naming its process, so the other runs here can tell its ticket from one whose
+waiter was killed (only runs on this system can see whether a process of it lives).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,10 +24,14 @@ import json
 import os
 import random
 import time
+from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import LockTimeoutError
+from ansible_collections.lockpool.git.plugins.module_utils._processes import ProcessIdentity, this_system
 
 LOCAL_POLL = 0.025  # seconds between looks at this machine's announcements while waiting
+_FREED = 'freed'  # the suffix of a gone waiter's note once a run deletes its ticket
+GoneWaiter = namedtuple('GoneWaiter', 'ticket_id age freed')  # age: seconds since the waiter last noted itself
 
 
 class MachineCoordination(object):
@@ -37,6 +43,7 @@ class MachineCoordination(object):
         self._lock_path = path + '.lock'
         self._head_path = '%s.%s.head' % (base, hashlib.sha256(branch.encode('utf-8')).hexdigest()[:12])
         self._view_base = base
+        self._waiters_dir = base + '.waiters'
 
     # -- the cache's lock -----------------------------------------------------------
 
@@ -133,6 +140,61 @@ class MachineCoordination(object):
 
     def _view_path(self, patterns):
         return '%s.%s.view' % (self._view_base, hashlib.sha256('\n'.join(patterns).encode('utf-8')).hexdigest()[:12])
+
+    # -- the notes of the runs waiting here ----------------------------------------
+
+    def note_waiter(self, ticket_id):
+        """Note that this process waits with the ticket ``ticket_id``; noted again before each push of the ticket, so a
+        note is never older than its ticket's last push."""
+        me = ProcessIdentity.of(os.getpid())
+        try:
+            os.makedirs(self._waiters_dir, mode=0o700, exist_ok=True)
+            _write_atomically(self._waiter_path(ticket_id), json.dumps(dict(pid=me.pid, started=me.started, system=this_system())))
+        except (IOError, OSError):
+            pass  # without a note, the ticket of this waiter expires if it is killed, as any other machine's
+
+    def gone_waiters(self):
+        """The waiters of this machine that were killed before they left the queue (one that ends forgets its note), as
+        GoneWaiter(ticket_id, age, freed). A note from another system (a cache directory shared between machines)
+        is never judged: a pid means a process only on the system that wrote it."""
+        try:
+            names = os.listdir(self._waiters_dir)
+        except (IOError, OSError):
+            return []
+        system = this_system()
+        gone = []
+        for name in names:
+            ticket_id, _dot, suffix = name.partition('.')
+            path = os.path.join(self._waiters_dir, name)
+            note = _read_json(path)
+            if suffix not in ('', _FREED) or system is None or note.get('system') != system or not isinstance(note.get('pid'), int):
+                continue
+            if not ProcessIdentity(note['pid'], note.get('started')).alive():
+                try:
+                    gone.append(GoneWaiter(ticket_id, max(0.0, time.time() - os.stat(path).st_mtime), suffix == _FREED))
+                except (IOError, OSError):
+                    pass  # forgotten meanwhile
+        return gone
+
+    def free_waiter(self, ticket_id):
+        """Mark a gone waiter's ticket as being deleted; True for the one run that marked it (and so deletes it)."""
+        path = self._waiter_path(ticket_id)
+        try:
+            os.rename(path, '%s.%s' % (path, _FREED))
+            return True
+        except (IOError, OSError):
+            return False
+
+    def forget_waiter(self, ticket_id):
+        """Remove the note of ``ticket_id``, freed or not."""
+        for path in (self._waiter_path(ticket_id), '%s.%s' % (self._waiter_path(ticket_id), _FREED)):
+            try:
+                os.unlink(path)
+            except (IOError, OSError):
+                pass
+
+    def _waiter_path(self, ticket_id):
+        return os.path.join(self._waiters_dir, ticket_id)
 
 
 def _read_json(path):

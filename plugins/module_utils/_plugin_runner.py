@@ -17,7 +17,8 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Lockpo
 from ansible_collections.lockpool.git.plugins.module_utils._holder import default_holder
 from ansible_collections.lockpool.git.plugins.module_utils._metadata import HAS_YAML, YAML_IMPORT_ERROR
 from ansible_collections.lockpool.git.plugins.module_utils._metrics import gateway_secrets, operation_metrics
-from ansible_collections.lockpool.git.plugins.module_utils._lifetime import ControllerProcess, Lifetime
+from ansible_collections.lockpool.git.plugins.module_utils._lifetime import Lifetime
+from ansible_collections.lockpool.git.plugins.module_utils._processes import ProcessIdentity
 from ansible_collections.lockpool.git.plugins.module_utils._operations import Request, execute, keep_renewed
 from ansible_collections.lockpool.git.plugins.module_utils._options import OptionAdapter
 from ansible_collections.lockpool.git.plugins.module_utils._repo_cache import GITPYTHON_IMPORT_ERROR, HAS_GITPYTHON, RepoCache
@@ -69,7 +70,7 @@ def change_state(module, operation_class, observer=None):
     else:
         observed = contextlib.nullcontext(observer)
     controller = params.get('controller_process')
-    lifetime = Lifetime(ControllerProcess.parse(controller) if controller else None)
+    lifetime = Lifetime(ProcessIdentity.parse(controller) if controller else None)
     with lifetime.signals_stop(), observed as observer:
         operation = operation_class(Request.from_params(params, module.check_mode, default_holder), params)
         with remote_from_options(OptionAdapter.from_ansible_module(module)) as remote:

@@ -9,8 +9,10 @@ A fair claimer that has to wait pushes a ticket, a ref named
 uploaded). The name says everything: when its waiter arrived, how many locks it
 wants and until when it is alive, so one ``ls-remote`` reads the whole queue. A
 waiter renews its ticket (an atomic rename) while it waits and deletes it when it
-is done; a crashed waiter's ticket simply expires. A fair claimer takes locks
-only when the locks free now are enough for every older live ticket and for it.
+is done. A waiter killed before it could leave is noticed by the next fair claimer
+of its machine, which deletes its ticket (the waiter noted its process beside the
+cache); anywhere else, the ticket expires. A fair claimer takes locks only when the
+locks free now are enough for every older live ticket and for it.
 
 Concourse never sees these refs (it clones the branch only) and does not honour
 them: only fair claimers queue. Expiry compares the ticket's time with the
@@ -40,11 +42,12 @@ from ansible_collections.lockpool.git.plugins.module_utils._errors import Reposi
 from ansible_collections.lockpool.git.plugins.module_utils._timestamps import utc_text
 
 QUEUE_REFS = 'refs/lockpool/queue/'
-TICKET_LIFE = 30.0  # a waiter SIGKILLed itself (or whose machine died) holds its place this long at most
-RENEW_AFTER = 10.0  # a ticket outlives two missed renewals and any view of the queue
+TICKET_LIFE = 150.0  # a killed waiter that no run of its machine notices (the machine died) holds its place this long at most
+RENEW_AFTER = 60.0  # a ticket outlives two missed renewals, each up to RECHECK_EVERY late, and any view of the queue
 RECHECK_EVERY = 5.0  # a waiter decides again this often even if the branch does not move: renewal, tickets gone
 QUEUE_VIEW_AGE = 0.2  # seconds a queue read serves every waiter on the machine, for a decision before any wait
 QUEUE_VIEW_MAX_AGE = 10.0  # a waiter's view of the queue is never older: it still shows every renewed ticket live
+GONE_NOTE_LIFE = 2 * TICKET_LIFE  # a killed waiter's note outlives any ticket it may have pushed, and views of it
 HEAD_LOOK_EVERY = 2.5  # seconds between looks at the branch for the head of the queue; later places look less often
 _TICKET_NAME = re.compile(r'^(?P<arrival>\d+)-(?P<id>[0-9a-f]+)-(?P<wanted>\d+)-(?P<expires>\d+)$')
 
@@ -136,10 +139,29 @@ class FairWaiter(object):
         """How many locks the live tickets older than this waiter want (at most one ls-remote, none while the
         machine's view of the queue is as fresh as this waiter's looks at the server)."""
         now = self.clock()
-        tickets = read_tickets(self.cache, self.pool, self.view_age)
+        tickets = self._without_gone_waiters(read_tickets(self.cache, self.pool, self.view_age))
         self._expired_seen = [ticket.ref for ticket in tickets if ticket.expires <= now and ticket.ref != self.ticket]
         return sum(ticket.wanted for ticket in tickets
                    if ticket.expires > now and ticket.place < (self.arrival, self.id))
+
+    def _without_gone_waiters(self, tickets):
+        """``tickets`` but those of this machine's killed waiters. The first run here to see such a ticket deletes it
+        (one push for all it sees), so that no waiter on any machine waits for it until it expires."""
+        gone = dict((waiter.ticket_id, waiter) for waiter in self.cache.gone_waiters() if waiter.ticket_id != self.id)
+        if not gone:
+            return tickets
+        doomed = [ticket.ref for ticket in tickets
+                  if ticket.id in gone and not gone[ticket.id].freed and self.cache.free_waiter(ticket.id)]
+        if doomed:
+            try:
+                self.cache.push_refs([':' + ref for ref in doomed], atomic=False)
+            except RepositoryError:
+                pass  # they expire
+        shown = set(ticket.id for ticket in tickets)
+        for waiter in gone.values():
+            if waiter.ticket_id not in shown and waiter.age > GONE_NOTE_LIFE:
+                self.cache.forget_waiter(waiter.ticket_id)
+        return [ticket for ticket in tickets if ticket.id not in gone]
 
     def before_wait(self, head):
         """Keep this waiter's place for a wait from ``head``; returns how often to look at the branch in that wait
@@ -159,7 +181,9 @@ class FairWaiter(object):
         ref = _ticket_ref(queue_prefix(self.cache.remote.branch, self.pool), self.arrival, self.id, self.wanted,
                           int(now + TICKET_LIFE))
         refspecs = ['%s:%s' % (head, ref)] + ([':' + self.ticket] if self.ticket else [])
+        self.cache.note_waiter(self.id)
         if not self.cache.push_refs(refspecs):
+            self.cache.forget_waiter(self.id)
             self.refused = ('the lock repository %s refused the fair-queue ticket %s, so this claim waited unfairly; '
                             'fairness needs a server that accepts pushes to refs under %s (or set fair: false)'
                             % (self.cache.remote.display_url, ref, QUEUE_REFS))
@@ -184,3 +208,4 @@ class FairWaiter(object):
             except RepositoryError:
                 pass
         self.ticket = None
+        self.cache.forget_waiter(self.id)

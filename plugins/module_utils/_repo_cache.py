@@ -385,6 +385,24 @@ class RepoCache(object):
             return False
         return all(found.get(ref) == sha for ref, sha in wanted.items())
 
+    # -- the runs waiting on this machine ---------------------------------------------
+
+    def note_waiter(self, ticket_id):
+        """Note that this process waits in the fair queue with ``ticket_id`` (see gone_waiters)."""
+        self._machine.note_waiter(ticket_id)
+
+    def gone_waiters(self):
+        """This machine's waiters that were killed before they left the queue: GoneWaiter(ticket_id, age, freed)."""
+        return self._machine.gone_waiters()
+
+    def free_waiter(self, ticket_id):
+        """Mark a gone waiter's ticket as being deleted; True for the one run that marked it."""
+        return self._machine.free_waiter(ticket_id)
+
+    def forget_waiter(self, ticket_id):
+        """Remove the note of ``ticket_id``."""
+        self._machine.forget_waiter(ticket_id)
+
     # -- noticing change ------------------------------------------------------------
 
     def announced(self):

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 
-from ansible_collections.lockpool.git.plugins.module_utils._lifetime import ControllerProcess
+from ansible_collections.lockpool.git.plugins.module_utils._processes import ProcessIdentity
 from support.modules import COLLECTIONS, HERE, PYTHON, module_env, run_module, start_module
 from support.plays import Play, queue_tickets, wait_until, write_play
 from support.repos import git, head, make_lock_repo, pool_state
@@ -436,7 +436,7 @@ def run_renewal_cost(daemon, workdir, seconds, renewers, claimers=4, lease=RENEW
     figures['alone']['duration'] = time.time() - since
 
     running = []
-    controller = ControllerProcess.of(os.getpid()).describe()  # the renewers renew while this process lives
+    controller = ProcessIdentity.of(os.getpid()).describe()  # the renewers renew while this process lives
     try:
         for index, name in enumerate(held):  # each holder claims with the short lease, then keeps it renewed at once
             args = {'repo': url, 'cache_dir': os.path.join(workdir, 'renewer-%d' % index), 'pool': POOL, 'name': name,

@@ -7,7 +7,8 @@ This is a specification of what the git layer promises, kept small enough to be 
 - ``FakeServer``: the remote: objects and refs. Another writer (or Concourse) commits there directly, and the
   test can have the next pushes lose their race.
 - ``FakeMachine``: what the runs on one machine share: the cache's objects and branch, its lock, the last
-  change announced and the views of the server's refs. Two FakeRepoCache on one FakeMachine are two runs on one
+  change announced, the views of the server's refs and the notes of its waiters (``kill_waiter`` ends
+  one). Two FakeRepoCache on one FakeMachine are two runs on one
   machine.
 - ``FakeRepoCache``: exactly the methods the domain calls, as RepoCache documents them. It records every call
   (``calls``: (method, whether the cache lock was held)) so that a test can say what was called where, and
@@ -29,7 +30,7 @@ from collections import namedtuple
 
 from ansible_collections.lockpool.git.plugins.module_utils._errors import CacheDamagedError, PushRejectedError, RepositoryError
 from ansible_collections.lockpool.git.plugins.module_utils._git_objects import CommitInfo, TreeEntry
-from ansible_collections.lockpool.git.plugins.module_utils._machine import LOCAL_POLL
+from ansible_collections.lockpool.git.plugins.module_utils._machine import LOCAL_POLL, GoneWaiter
 from ansible_collections.lockpool.git.plugins.module_utils._trees import TREE_MODE
 
 FILE_MODE = 0o100644
@@ -319,6 +320,11 @@ class FakeMachine(object):
         self.held = False
         self.announcement = None
         self.views = {}  # {patterns: (read at, the announcement then, {ref: sha})}: the shared views of the server's refs
+        self.waiters = {}  # {ticket id: {'alive', 'noted_at', 'freed'}}: the notes of the runs waiting here
+
+    def kill_waiter(self, ticket_id):
+        """The process of the waiter with ``ticket_id`` ends without leaving the queue (SIGKILL)."""
+        self.waiters[ticket_id]['alive'] = False
 
 
 class FakeRepoCache(object):
@@ -548,6 +554,29 @@ class FakeRepoCache(object):
     def announced(self):
         self._call('announced')
         return self.machine.announcement
+
+    # -- the runs waiting on this machine -------------------------------------------
+
+    def note_waiter(self, ticket_id):
+        self._call('note_waiter')
+        self.machine.waiters[ticket_id] = dict(alive=True, noted_at=self.clock(), freed=False)
+
+    def gone_waiters(self):
+        self._call('gone_waiters')
+        return [GoneWaiter(ticket_id, self.clock() - note['noted_at'], note['freed'])
+                for ticket_id, note in sorted(self.machine.waiters.items()) if not note['alive']]
+
+    def free_waiter(self, ticket_id):
+        self._call('free_waiter')
+        note = self.machine.waiters.get(ticket_id)
+        if note is None or note['freed']:
+            return False
+        note['freed'] = True
+        return True
+
+    def forget_waiter(self, ticket_id):
+        self._call('forget_waiter')
+        self.machine.waiters.pop(ticket_id, None)
 
     def wait_for_change(self, known, poll_interval, deadline, since=None, sleep=None):
         """As RepoCache's, on the fake clock: True as soon as this machine announces a change after ``since``

@@ -16,8 +16,9 @@ COLLECTION = PACKAGE.rsplit('.plugins.', 1)[0] + '.'
 MODULE_UTILS = os.path.dirname(module_utils.__file__)
 PLUGINS = os.path.dirname(MODULE_UTILS)
 GIT_LAYER = ('_git_command', '_git_objects', '_machine', '_repo_cache', '_trees')
-# What the git layer may import of the collection: itself, and the exceptions every layer raises.
-GIT_LAYER_MAY_IMPORT = GIT_LAYER + ('_errors',)
+# What the git layer may import of the collection: itself, the exceptions every layer raises, and how a process is
+# told apart (the notes of a machine's waiters name their processes).
+GIT_LAYER_MAY_IMPORT = GIT_LAYER + ('_errors', '_processes')
 GIT_LIBRARIES = ('git', 'gitdb', 'subprocess')
 
 
