@@ -220,3 +220,32 @@ def test_a_release_on_the_machine_is_claimed_at_once_by_the_second_waiter_there(
     released = time.monotonic()
     # carol, second in line, looks at the server every 2 x HEAD_LOOK_EVERY: her view of the queue still shows alice's ticket
     assert waiters[1].result(60)['acquired'] and time.monotonic() - released < HEAD_LOOK_EVERY
+
+
+# -- a waiter killed in the queue ------------------------------------------------------------------
+
+def test_the_next_claimer_on_the_machine_of_a_sigkilled_waiter_takes_the_lock_it_waited_for(aws_repo, lock_args, tmp_path):
+    bob = dict(lock_args, holder='bob', cache_dir=str(tmp_path / 'bob-cache'))
+    run_module('pool_lock', dict(bob, count=2))
+    killed = start_module('pool_lock', dict(lock_args, holder='alice', timeout='2m'))
+    wait_until(lambda: len(tickets(aws_repo)) == 1)
+    killed.kill()
+    run_module('pool_lock', dict(bob, name='env-1', state='released'))
+    result = run_module('pool_lock', dict(lock_args, holder='carol', wait=False))
+    assert result['acquired'] and result['locks'][0]['name'] == 'env-1'
+    assert tickets(aws_repo) == []
+
+
+def test_a_waiter_on_another_machine_is_served_once_a_claimer_on_the_killed_waiters_machine_has_looked(aws_repo, lock_args, tmp_path):
+    bob = dict(lock_args, holder='bob', cache_dir=str(tmp_path / 'bob-cache'))
+    run_module('pool_lock', dict(bob, count=2))
+    killed = start_module('pool_lock', dict(lock_args, holder='alice', timeout='2m'))
+    wait_until(lambda: len(tickets(aws_repo)) == 1)
+    dave = start_module('pool_lock', dict(lock_args, holder='dave', timeout='2m', cache_dir=str(tmp_path / 'dave-cache')))
+    wait_until(lambda: len(tickets(aws_repo)) == 2)
+    killed.kill()
+    assert not run_module('pool_lock', dict(lock_args, holder='carol', wait=False))['acquired']  # nothing is free yet
+    assert len(tickets(aws_repo)) == 1  # carol's look deleted alice's ticket: dave's is left
+    run_module('pool_lock', dict(bob, name='env-1', state='released'))
+    released = time.monotonic()
+    assert dave.result(60)['acquired'] and time.monotonic() - released < 10

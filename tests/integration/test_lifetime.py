@@ -135,7 +135,7 @@ def test_the_credentials_a_sigkilled_module_left_behind_are_removed_by_the_next_
     left = glob.glob(str(temporary / 'lockpool-credentials-*'))
     waiting.kill()
     assert left and all(os.path.exists(path) for path in left)
-    # not fair: the killed waiter's ticket keeps its place in the queue until it expires (30 s)
+    # fair: false, so that only the credentials are under test here, not the killed waiter's place in the queue
     assert run_module('pool_lock', dict(args, fair=False), env={'TMPDIR': str(temporary)})['acquired']
     assert os.listdir(str(temporary)) == []
 
