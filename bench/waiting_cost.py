@@ -5,7 +5,9 @@ machines) wait for the locks another holder keeps; the requests they make are co
 ``--verbose`` log (one ``Request <service>`` line per connection). Then that holder, from a 5th cache directory,
 releases one lock at a time, and the server's post-receive hook tells when the release landed and when the waiter at
 the head of the queue landed its claim of it. Last, a release pushed from the cache a waiter shares, on the same
-machine. The baseline is the Concourse pool-resource's polling: one ``git fetch`` per ``retry_delay`` (10 s).
+machine. Last, waiters SIGKILLed beside one that goes on waiting on their machine: how soon their tickets leave the
+queue (the survivor sees their notes and deletes them). The baseline is the Concourse pool-resource's polling: one
+``git fetch`` per ``retry_delay`` (10 s).
 """
 
 import os
@@ -20,6 +22,7 @@ from support.modules import run_module, start_module
 CONCOURSE_PER_MINUTE = 6.0  # the pool-resource at its default retry_delay of 10s
 TARGET_SEEN = 10.0  # seconds within which a release pushed from another machine is claimed by the waiter it is for
 TARGET_LOCAL = 1.0  # seconds within which a release pushed from the waiter's machine is claimed
+TARGET_FREED = 10.0  # seconds within which a SIGKILLed waiter's ticket is deleted by another waiter of its machine
 HOOK = '#!/bin/sh\nwhile read old new ref; do echo "$(date +%s.%N) $ref"; done >> "$GIT_DIR/../pushes.log"\n'
 
 
@@ -135,17 +138,39 @@ def local_seen(lab, releases):
     return seen
 
 
+def killed_freed(lab, kills):
+    """Seconds from the SIGKILL of a waiter to the deletion of its ticket by the waiter that goes on beside it."""
+    server = Server(lab, 'waiting-killed.git', 1)
+    cache = lab.cache_dir('machine-0')
+    module(server, lab.cache_dir('holder'), 'holder', name='lock-0')
+    survivor = start_module('pool_lock', dict(repo=server.url, pool=POOL, holder='survivor', cache_dir=cache, timeout='15m'))
+    wait_until(lambda: len(server.tickets()) == 1, 60, 'the ticket of the survivor')
+    freed = []
+    for index in range(kills):
+        victim = start_module('pool_lock', dict(repo=server.url, pool=POOL, holder='victim-%d' % index, cache_dir=cache, timeout='15m'))
+        wait_until(lambda: len(server.tickets()) == 2, 60, 'the ticket of victim-%d' % index)
+        time.sleep(random.uniform(0, 1))
+        victim.kill()
+        killed = time.monotonic()
+        wait_until(lambda: len(server.tickets()) == 1, 60, 'the deletion of the ticket of victim-%d' % index)
+        freed.append(time.monotonic() - killed)
+    survivor.kill()
+    return freed
+
+
 def run(quick):
-    waiters, machines, window, releases, local = (2, 2, 3.0, 2, 1) if quick else (16, 4, 60.0, 16, 6)
+    waiters, machines, window, releases, local, kills = (2, 2, 3.0, 2, 1, 1) if quick else (16, 4, 60.0, 16, 6, 6)
     with Lab(daemon_log=True) as lab:
         measured = measure(lab, waiters, machines, window, releases, local)
+        freed = killed_freed(lab, kills)
     during, seen, local_seen_ = measured['during'], measured['seen'], measured['local']
     total = sum(during.values())
     per_job_minute = total / float(waiters) / (window / 60.0)
     where = '%d waiters on %d machines, %gs' % (waiters, machines, window)
-    print('  %s: %d requests (%s), %.1f per waiting job per minute; release seen p50 %.2f s p99 %.2f s, same machine %.2f s'
+    print('  %s: %d requests (%s), %.1f per waiting job per minute; release seen p50 %.2f s p99 %.2f s, same machine %.2f s;'
+          ' killed waiter\'s ticket deleted p50 %.2f s, max %.2f s'
           % (where, total, ', '.join('%s %d' % item for item in sorted(during.items())), per_job_minute,
-             median(seen), percentile(seen, 0.99), percentile(local_seen_, 0.99)), file=sys.stderr, flush=True)
+             median(seen), percentile(seen, 0.99), percentile(local_seen_, 0.99), median(freed), max(freed)), file=sys.stderr, flush=True)
     concourse = 'the Concourse pool-resource: a fetch per retry_delay of 10s'
     rows = [row('requests per waiting job per minute (%s, counted in the git daemon log)' % where, per_job_minute, '',
                 CONCOURSE_PER_MINUTE, concourse),
@@ -154,12 +179,18 @@ def run(quick):
             row('release from a 5th machine seen by the waiter at the head of the queue, p99 of %d' % len(seen),
                 percentile(seen, 0.99), 's', TARGET_SEEN, 'target'),
             row('release from the waiter\'s own machine (shared cache) seen, p99 of %d' % len(local_seen_),
-                percentile(local_seen_, 0.99), 's', TARGET_LOCAL, 'target')]
+                percentile(local_seen_, 0.99), 's', TARGET_LOCAL, 'target'),
+            row('SIGKILLed waiter: its ticket deleted by the waiter beside it on its machine, p50 of %d' % len(freed), median(freed), 's',
+                TARGET_FREED, 'target'),
+            row('SIGKILLed waiter: its ticket deleted by the waiter beside it on its machine, max of %d' % len(freed), max(freed), 's',
+                TARGET_FREED, 'target')]
     targets = [target('<= %g requests per waiting job per minute (%s)' % (CONCOURSE_PER_MINUTE, where), '%.1f' % per_job_minute,
                       per_job_minute <= CONCOURSE_PER_MINUTE),
                target('a release on another machine seen within %gs (p99)' % TARGET_SEEN, '%.2f s' % percentile(seen, 0.99),
                       percentile(seen, 0.99) <= TARGET_SEEN),
                target('a release on the same machine seen within %gs (p99)' % TARGET_LOCAL, '%.2f s' % percentile(local_seen_, 0.99),
-                      percentile(local_seen_, 0.99) <= TARGET_LOCAL)]
+                      percentile(local_seen_, 0.99) <= TARGET_LOCAL),
+               target('a SIGKILLed waiter leaves the queue within %gs where another waits on its machine (max)' % TARGET_FREED,
+                      '%.2f s' % max(freed), max(freed) <= TARGET_FREED)]
     return dict(title='What waiting costs the server', rows=rows, targets=targets, requests=during,
-                requests_per_job_minute=per_job_minute, seen=seen, seen_locally=local_seen_)
+                requests_per_job_minute=per_job_minute, seen=seen, seen_locally=local_seen_, killed_freed=freed)
