@@ -7,9 +7,8 @@ This is a specification of what the git layer promises, kept small enough to be 
 - ``FakeServer``: the remote: objects and refs. Another writer (or Concourse) commits there directly, and the
   test can have the next pushes lose their race.
 - ``FakeMachine``: what the runs on one machine share: the cache's objects and branch, its lock, the last
-  change announced, the views of the server's refs and the notes of its waiters (``kill_waiter`` ends
-  one). Two FakeRepoCache on one FakeMachine are two runs on one
-  machine.
+  change announced, the views of the server's refs and the notes of its waiters (``kill_waiter`` ends one).
+  Two FakeRepoCache on one FakeMachine are two runs on one machine.
 - ``FakeRepoCache``: exactly the methods the domain calls, as RepoCache documents them. It records every call
   (``calls``: (method, whether the cache lock was held)) so that a test can say what was called where, and
   raises AssertionError when the caller breaks a rule of the real layer (fetch or push without ``exclusive()``,
