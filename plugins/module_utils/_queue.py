@@ -200,12 +200,15 @@ class FairWaiter(object):
         self.ticket = None
 
     def leave(self):
-        """Delete this waiter's ticket and the expired ones it saw; best effort (a ticket left behind expires)."""
+        """Delete this waiter's ticket and the expired ones it saw; best effort. A ticket left behind keeps its note, so
+        that once this process has ended the next fair claimer of the machine deletes it (as a killed waiter's)."""
         refs = ([self.ticket] if self.ticket else []) + self._expired_seen
+        deleted = True
         if refs:
             try:
-                self.cache.push_refs([':' + ref for ref in refs], atomic=False)
+                deleted = self.cache.push_refs([':' + ref for ref in refs], atomic=False)
             except RepositoryError:
-                pass
+                deleted = False
+        if deleted or self.ticket is None:
+            self.cache.forget_waiter(self.id)
         self.ticket = None
-        self.cache.forget_waiter(self.id)

@@ -136,6 +136,13 @@ def test_a_waiter_that_leaves_the_queue_forgets_its_note(cache, server, clock):
     assert cache.machine.waiters == {} and queue_refs(server) == []
 
 
+def test_a_waiter_that_cannot_delete_its_ticket_keeps_its_note_for_the_next_claimer_of_its_machine(cache, server, clock):
+    waiter = waiting(cache, clock)
+    server.refused_prefixes.append('refs/lockpool/')  # the server is gone, or refuses: the ticket stays
+    waiter.leave()
+    assert list(cache.machine.waiters) == [waiter.id] and len(queue_refs(server)) == 1
+
+
 def test_a_waiter_whose_claim_deleted_its_ticket_forgets_its_note(cache, server, clock):
     waiter = waiting(cache, clock)
     waiter.departed()
